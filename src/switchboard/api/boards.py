@@ -1,0 +1,83 @@
+"""`/api/boards`: create, list, read, change and delete boards."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from switchboard.api.deps import IfMatch, State, etag
+from switchboard.api.schemas import BoardCreate, BoardPatch, changes
+from switchboard.errors import BadRequest
+from switchboard.resources import BoardOut, BoardPage, BoardSummary, board_out
+from switchboard.store import boards
+
+router = APIRouter(prefix="/boards", tags=["boards"])
+
+
+def _encode_cursor(slug: str) -> str:
+    return base64.urlsafe_b64encode(slug.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequest("cursor is not one this API returned") from None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_board(body: BoardCreate, state: State, response: Response) -> BoardOut:
+    async with state.write() as tx:
+        board = await boards.create_board(
+            tx, slug=body.slug, title=body.title, description=body.description, public=body.public
+        )
+    response.headers.update(etag(board.version))
+    return board_out(board, [])
+
+
+@router.get("")
+async def list_boards(
+    state: State,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> BoardPage:
+    """Boards by slug; follow `next_cursor` until it is null."""
+    size = min(limit or state.settings.page_limit_default, state.settings.page_limit_max)
+    after = None if cursor is None else _decode_cursor(cursor)
+    async with state.db.read() as session:
+        rows = await boards.list_boards(session, after=after, limit=size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    return BoardPage(
+        items=[BoardSummary.model_validate(b) for b in rows],
+        next_cursor=_encode_cursor(rows[-1].slug) if more else None,
+    )
+
+
+@router.get("/{slug}")
+async def get_board(slug: str, state: State, response: Response) -> BoardOut:
+    """The board with all its widgets; `seq` is the last event the snapshot includes."""
+    async with state.db.read() as session:
+        board, widgets = await boards.load_board(session, slug)
+    response.headers.update(etag(board.version))
+    return board_out(board, widgets)
+
+
+@router.patch("/{slug}")
+async def patch_board(
+    slug: str, body: BoardPatch, state: State, expected: IfMatch, response: Response
+) -> BoardSummary:
+    async with state.write() as tx:
+        board = await boards.update_board(tx, slug, changes(body), if_match=expected)
+    response.headers.update(etag(board.version))
+    return BoardSummary.model_validate(board)
+
+
+@router.delete("/{slug}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_board(slug: str, state: State, expected: IfMatch) -> None:
+    async with state.write() as tx:
+        await boards.delete_board(tx, slug, if_match=expected)

@@ -1,0 +1,33 @@
+"""`/api/boards/{slug}/events`: the board's history, for catch-up over plain HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from switchboard.api.deps import State
+from switchboard.resources import EventPage, event_out
+from switchboard.store.events import events_after, find_board
+
+router = APIRouter(prefix="/boards/{slug}", tags=["events"])
+
+
+@router.get("/events")
+async def list_events(
+    slug: str,
+    state: State,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> EventPage:
+    """Events with seq > `after`, oldest first; 410 if some were trimmed by retention."""
+    size = min(limit or state.settings.page_limit_default, state.settings.page_limit_max)
+    async with state.db.read() as session:
+        board = await find_board(session, slug)
+        events = await events_after(session, board, after, limit=size)
+    last = events[-1].seq if events else after
+    return EventPage(
+        items=[event_out(slug, e) for e in events],
+        seq=board.seq,
+        next_after=last if last < board.seq else None,
+    )

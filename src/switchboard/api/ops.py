@@ -1,0 +1,40 @@
+"""Operations endpoints: liveness, readiness, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from switchboard.api.deps import State
+from switchboard.metrics import METRICS
+
+router = APIRouter(tags=["operations"])
+READY_TIMEOUT = 2.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up and serving."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+async def readyz(state: State) -> JSONResponse:
+    """Database and broker reachable: 200 `ok`, or 503 with what is missing."""
+    try:
+        await asyncio.wait_for(state.db.ping(), READY_TIMEOUT)
+        database = "ok"
+    except Exception:
+        database = "unavailable"
+    broker = "ok" if state.broker.healthy else "unavailable"
+    ok = database == "ok" and broker == "ok"
+    body = {"status": "ok" if ok else "degraded", "database": database, "broker": broker}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(METRICS.registry), media_type=CONTENT_TYPE_LATEST)

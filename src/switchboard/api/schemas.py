@@ -1,0 +1,63 @@
+"""Request bodies. Strict: unknown fields and type coercions are refused with 422."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from switchboard.kinds import Kind
+from switchboard.realtime.protocol import SLUG_PATTERN
+
+Slug = Annotated[str, StringConstraints(pattern=rf"^{SLUG_PATTERN}$")]
+Title = Annotated[str, Field(max_length=200)]
+Description = Annotated[str, Field(max_length=10_000)]
+MAX_POINTS_PER_REQUEST = 1_000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class BoardCreate(_In):
+    slug: Slug
+    title: Title = ""
+    description: Description = ""
+    public: bool = False
+
+
+class BoardPatch(_In):
+    title: Title | None = None
+    description: Description | None = None
+    public: bool | None = None
+
+
+class WidgetPut(_In):
+    kind: Kind
+    title: Title = ""
+    config: dict[str, Any] = Field(default_factory=dict)
+    value: Any = None
+
+
+class WidgetPatch(_In):
+    title: Title | None = None
+    config: dict[str, Any] | None = None
+    value: Any = None
+
+
+class Point(_In):
+    t: str | None = None
+    v: float | int
+
+
+class PointsIn(_In):
+    points: list[Point] = Field(min_length=1, max_length=MAX_POINTS_PER_REQUEST)
+
+
+def changes(patch: BaseModel, *, nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The fields a PATCH body set; `null` only counts for fields that may be null."""
+    return {
+        name: value
+        for name, value in patch.model_dump(exclude_unset=True).items()
+        if value is not None or name in nullable
+    }

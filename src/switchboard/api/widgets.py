@@ -1,0 +1,83 @@
+"""`/api/boards/{slug}/widgets`: put, patch, delete widgets and append series points."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Response, status
+
+from switchboard.api.deps import IfMatch, State, etag
+from switchboard.api.schemas import PointsIn, WidgetPatch, WidgetPut, changes
+from switchboard.realtime.protocol import SLUG_PATTERN
+from switchboard.resources import WidgetOut
+from switchboard.store import widgets
+
+router = APIRouter(prefix="/boards/{slug}/widgets", tags=["widgets"])
+KeyPath = Path(pattern=rf"^{SLUG_PATTERN}$", description="Widget key, like a slug")
+
+
+@router.get("/{key}")
+async def get_widget(slug: str, key: str, state: State, response: Response) -> WidgetOut:
+    async with state.db.read() as session:
+        widget = await widgets.get_widget(session, slug, key)
+    response.headers.update(etag(widget.version))
+    return WidgetOut.model_validate(widget)
+
+
+@router.put(
+    "/{key}",
+    responses={201: {"description": "Created", "model": WidgetOut}},
+)
+async def put_widget(
+    slug: str,
+    body: WidgetPut,
+    state: State,
+    expected: IfMatch,
+    response: Response,
+    key: str = KeyPath,
+) -> WidgetOut:
+    """Create (201) or wholly replace (200) a widget."""
+    async with state.write() as tx:
+        widget, created = await widgets.put_widget(
+            tx,
+            slug,
+            key,
+            kind=body.kind,
+            title=body.title,
+            config=body.config,
+            value=body.value,
+            if_match=expected,
+        )
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    response.headers.update(etag(widget.version))
+    return WidgetOut.model_validate(widget)
+
+
+@router.patch("/{key}")
+async def patch_widget(
+    slug: str, key: str, body: WidgetPatch, state: State, expected: IfMatch, response: Response
+) -> WidgetOut:
+    """Change some fields, usually `value`; a series' `value` replaces its points."""
+    async with state.write() as tx:
+        widget = await widgets.update_widget(
+            tx, slug, key, changes(body, nullable=frozenset({"value"})), if_match=expected
+        )
+    response.headers.update(etag(widget.version))
+    return WidgetOut.model_validate(widget)
+
+
+@router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_widget(slug: str, key: str, state: State, expected: IfMatch) -> None:
+    async with state.write() as tx:
+        await widgets.delete_widget(tx, slug, key, if_match=expected)
+
+
+@router.post("/{key}/points")
+async def append_points(
+    slug: str, key: str, body: PointsIn, state: State, response: Response
+) -> WidgetOut:
+    """Append points to a `series` widget; it keeps the newest `config.max_points`."""
+    points = [p.model_dump(exclude_none=True) for p in body.points]
+    async with state.write() as tx:
+        widget = await widgets.append_points(tx, slug, key, points)
+    response.headers.update(etag(widget.version))
+    return WidgetOut.model_validate(widget)

@@ -1,0 +1,108 @@
+"""The `switchboard` command: serve, migrate, and a small client for shells."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Any
+
+import httpx
+import orjson
+
+import typer
+import uvicorn
+
+from switchboard.config import Settings
+
+app = typer.Typer(
+    help="Switchboard: live dashboards over REST, WebSocket and SSE.", no_args_is_help=True
+)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the server (the embedded SQLite store migrates itself)."""
+    settings = Settings()
+    if workers > 1 and (settings.is_sqlite or settings.is_memory_broker):
+        raise typer.BadParameter(
+            "several workers need PostgreSQL and Redis: set SWITCHBOARD_DATABASE_URL "
+            "and SWITCHBOARD_BROKER_URL (the embedded default is one process)",
+            param_hint="--workers",
+        )
+    uvicorn.run(
+        "switchboard.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=1024 * 1024,
+        ws_per_message_deflate=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations to SWITCHBOARD_DATABASE_URL."""
+    from switchboard.store import migrate as migrations
+
+    url = Settings().database_url
+    asyncio.run(migrations.upgrade(url))
+    typer.echo("database is at the latest revision")
+
+
+def _value(raw: str) -> Any:
+    """A JSON value if it parses as one (`42`, `"up"`, `null`), else the plain string."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+
+
+@app.command()
+def push(
+    slug: Annotated[str, typer.Argument(help="Board slug.")],
+    key: Annotated[str, typer.Argument(help="Widget key.")],
+    value: Annotated[str, typer.Argument(help="New value, as JSON (a bare word is a string).")],
+    url: Annotated[str, typer.Option(envvar="SWITCHBOARD_URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="SWITCHBOARD_TOKEN")] = None,
+) -> None:
+    """Set a widget's value."""
+    from switchboard import client
+
+    try:
+        widget = client.push(url, slug, key, _value(value), token=token)
+    except httpx.HTTPStatusError as exc:
+        typer.echo(exc.response.text, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(orjson.dumps(widget).decode())
+
+
+@app.command()
+def tail(
+    slug: Annotated[str, typer.Argument(help="Board slug.")],
+    since: Annotated[int | None, typer.Option(help="Start after this seq.")] = None,
+    url: Annotated[str, typer.Option(envvar="SWITCHBOARD_URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="SWITCHBOARD_TOKEN")] = None,
+) -> None:
+    """Print a board's snapshot and events as JSON lines, reconnecting with `since`."""
+    from switchboard import client
+
+    def show(frame: dict[str, Any]) -> None:
+        typer.echo(orjson.dumps(frame).decode())
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(client.tail(url, slug, show, since=since, token=token))
+
+
+if __name__ == "__main__":
+    app()

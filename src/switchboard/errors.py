@@ -1,0 +1,158 @@
+"""Typed failures and the one JSON error shape: `{"error": {"code", "message"}}`.
+
+Every expected failure is an `AppError` subclass carrying its HTTP status and
+code; anything else becomes a 500 with a generic message (details go to the
+log, never to the client).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+
+class AppError(Exception):
+    """Base of every error a client may see."""
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            error["details"] = self.details
+        return {"error": error}
+
+
+class BadRequest(AppError):
+    """Raised for a request that cannot be parsed (malformed JSON, bad cursor)."""
+
+
+class NotFound(AppError):
+    """Raised when a board or widget does not exist (or is outside the caller's scope)."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    """Raised when creating something that already exists."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class PreconditionFailed(AppError):
+    """Raised when `If-Match` names a version that is no longer current."""
+
+    status_code = 412
+    code = "precondition_failed"
+
+
+class ValidationFailed(AppError):
+    """Raised when a well-formed request carries values the resource does not accept."""
+
+    status_code = 422
+    code = "validation_error"
+
+
+class Gone(AppError):
+    """Raised when asked for history older than what is retained."""
+
+    status_code = 410
+    code = "history_expired"
+
+
+class ServiceUnavailable(AppError):
+    """Raised when the database cannot be reached: nothing was written."""
+
+    status_code = 503
+    code = "unavailable"
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message, **extra}
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", ""))}
+        for err in exc.errors()
+    ]
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(exc.body(), status_code=exc.status_code)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = _validation_details(exc)
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        return error_response(400, "invalid_json", "request body is not valid JSON")
+    return error_response(422, "validation_error", "request is not valid", details=details)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    response = error_response(exc.status_code, code, message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, IntegrityError):
+        return error_response(409, "conflict", "the change conflicts with the current state")
+    if isinstance(exc, DataError):
+        return error_response(422, "validation_error", "a value is out of range for the store")
+    log.warning("database_unavailable", path=request.url.path, error=repr(exc))
+    return error_response(503, "unavailable", "the database is unavailable; nothing was written")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path, method=request.method)
+    return error_response(500, "internal", "internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every failure through the one JSON error shape."""
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for exc in (DBAPIError, OSError, TimeoutError):
+        app.add_exception_handler(exc, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

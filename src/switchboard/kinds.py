@@ -1,0 +1,130 @@
+"""Widget kinds: what value each accepts, and how `series` points accumulate.
+
+`None` is a valid value for every kind (no data yet). Values are validated on
+every write so that a board never holds something its page cannot draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+from switchboard.errors import ValidationFailed
+from switchboard.timefmt import iso
+
+Kind = Literal["number", "text", "status", "gauge", "series"]
+KINDS: tuple[str, ...] = get_args(Kind)
+
+MAX_SAFE_INT = 2**53 - 1  # beyond this a browser's Number silently rounds
+MAX_TEXT = 10_000
+MAX_STATUS = 64
+DEFAULT_MAX_POINTS = 100
+MAX_POINTS_LIMIT = 10_000
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= MAX_SAFE_INT
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _number(value: Any, what: str) -> float | int:
+    if not _is_number(value):
+        raise ValidationFailed(f"{what} must be a finite number (integers within ±2^53)")
+    return value  # type: ignore[no-any-return]
+
+
+def _config_number(config: dict[str, Any], name: str) -> float | int | None:
+    value = config.get(name)
+    return None if value is None else _number(value, f"config.{name}")
+
+
+def max_points(config: dict[str, Any]) -> int:
+    """How many points a `series` widget keeps (`config.max_points`, default 100)."""
+    value = config.get("max_points", DEFAULT_MAX_POINTS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_POINTS_LIMIT:
+        raise ValidationFailed(f"config.max_points must be an integer from 1 to {MAX_POINTS_LIMIT}")
+    return value
+
+
+def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Check the config keys a kind interprets; other keys are kept as given."""
+    if kind == "series":
+        max_points(config)
+    elif kind == "gauge":
+        low, high = _config_number(config, "min"), _config_number(config, "max")
+        if low is not None and high is not None and low >= high:
+            raise ValidationFailed("config.min must be less than config.max")
+    return config
+
+
+def _number_value(value: Any, config: dict[str, Any]) -> Any:
+    return _number(value, "value")
+
+
+def _gauge_value(value: Any, config: dict[str, Any]) -> Any:
+    number = _number(value, "value")
+    low, high = _config_number(config, "min"), _config_number(config, "max")
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValidationFailed(f"value {number} is outside the gauge's range [{low}, {high}]")
+    return number
+
+
+def _string_value(limit: int) -> Callable[[Any, dict[str, Any]], Any]:
+    def check(value: Any, config: dict[str, Any]) -> Any:
+        if not isinstance(value, str) or len(value) > limit:
+            raise ValidationFailed(f"value must be a string of at most {limit} characters")
+        return value
+
+    return check
+
+
+def _series_value(value: Any, config: dict[str, Any]) -> Any:
+    if not isinstance(value, list):
+        raise ValidationFailed('value must be a list of points {"t": time, "v": number}')
+    return append_points([], value, config)
+
+
+_VALIDATORS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "number": _number_value,
+    "gauge": _gauge_value,
+    "text": _string_value(MAX_TEXT),
+    "status": _string_value(MAX_STATUS),
+    "series": _series_value,
+}
+
+
+def validate_value(kind: str, value: Any, config: dict[str, Any]) -> Any:
+    """Return the value as stored, or raise `ValidationFailed`."""
+    if value is None:
+        return None
+    return _VALIDATORS[kind](value, config)
+
+
+def _point(raw: Any, now: datetime) -> dict[str, Any]:
+    if not isinstance(raw, dict) or not set(raw) <= {"t", "v"} or "v" not in raw:
+        raise ValidationFailed('each point must be {"v": number} or {"t": time, "v": number}')
+    t = raw.get("t")
+    if t is None:
+        at = now
+    elif isinstance(t, str):
+        try:
+            at = datetime.fromisoformat(t)
+        except ValueError:
+            raise ValidationFailed(f"point time {t[:40]!r} is not ISO 8601") from None
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    else:
+        raise ValidationFailed("point time must be an ISO 8601 string")
+    return {"t": iso(at), "v": _number(raw["v"], "point value")}
+
+
+def append_points(existing: Any, points: Iterable[Any], config: dict[str, Any]) -> list[Any]:
+    """The series after appending `points`, keeping the newest `config.max_points`."""
+    now = datetime.now(UTC)
+    current = existing if isinstance(existing, list) else []
+    merged = current + [_point(raw, now) for raw in points]
+    return merged[-max_points(config) :]

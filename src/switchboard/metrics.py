@@ -1,0 +1,44 @@
+"""Prometheus metrics of this worker process (`GET /metrics`)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """Every metric in one registry, so tests and apps can hold their own."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.connections = Gauge("switchboard_connections", "Open WebSockets", registry=r)
+        self.subscriptions = Gauge("switchboard_subscriptions", "Live subscriptions", registry=r)
+        self.channels = Gauge("switchboard_channels", "Channels held by this worker", registry=r)
+        self.events_published = Counter(
+            "switchboard_events_published", "Events published to the broker", registry=r
+        )
+        self.publish_failures = Counter(
+            "switchboard_publish_failures", "Publishes the broker did not take", registry=r
+        )
+        self.events_forwarded = Counter(
+            "switchboard_events_forwarded", "Events fanned out by this worker", registry=r
+        )
+        self.events_delivered = Counter(
+            "switchboard_events_delivered", "Event frames queued to clients", registry=r
+        )
+        self.gap_fills = Counter(
+            "switchboard_gap_fills", "Gaps in the broker stream filled from the store", registry=r
+        )
+        self.slow_consumers = Counter(
+            "switchboard_slow_consumer_disconnects", "Connections closed with 4008", registry=r
+        )
+        self.delivery_lag = Histogram(
+            "switchboard_delivery_lag_seconds",
+            "From an event's commit to its fan-out on this worker",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+
+
+METRICS = Metrics()

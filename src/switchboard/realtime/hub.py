@@ -1,0 +1,201 @@
+"""The hub: this worker's channels and their local subscribers.
+
+One broker subscription per channel however many clients watch it. Each
+channel has one pump task that turns what the broker delivers into a gapless,
+duplicate-free, seq-ordered stream: a duplicate is dropped, and a gap (a lost
+or reordered notification) is filled from the event table before forwarding.
+The store is the truth; the broker only says "something happened".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Protocol
+
+import orjson
+import structlog
+
+from switchboard.broker import Broker, BrokerUnavailable
+from switchboard.errors import NotFound
+from switchboard.metrics import METRICS
+from switchboard.realtime.protocol import stored_event_frame
+from switchboard.resources import CHANNEL_PREFIX
+from switchboard.store.db import Database
+from switchboard.store.events import find_board, load_events
+
+log = structlog.get_logger(__name__)
+
+_RESYNC = b""  # inbox marker: "the broker may have missed messages, read the store"
+FILL_PAGE = 500
+
+
+class Sink(Protocol):
+    """Where a channel forwards to: one subscription of one connection."""
+
+    def deliver(self, seq: int, frame: str) -> None:
+        """Called in seq order, without gaps, from the channel's pump. Must not block."""
+
+
+class ChannelUnavailable(Exception):
+    """Raised by `Hub.join` when the channel's starting point cannot be read from the store."""
+
+
+class Channel:
+    """One board's stream on this worker."""
+
+    def __init__(self, hub: Hub, name: str) -> None:
+        self.hub = hub
+        self.name = name
+        self.slug = name.removeprefix(CHANNEL_PREFIX)
+        self.sinks: set[Sink] = set()
+        self.last_seq = 0
+        self.board_id: int | None = None
+        self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.task = asyncio.create_task(self._run(), name=f"channel {name}")
+
+    async def _run(self) -> None:
+        try:
+            await self._open()
+        except Exception as exc:
+            log.warning("channel_open_failed", channel=self.name, error=repr(exc))
+            self.ready.set_exception(ChannelUnavailable(self.name))
+            self.hub._drop(self)
+            return
+        self.ready.set_result(None)
+        while True:
+            payload = await self.inbox.get()
+            try:
+                if payload is _RESYNC:
+                    await self._fill(None)
+                else:
+                    await self._receive(payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A store hiccup while filling: retry from the store on the next message.
+                log.warning("channel_fill_failed", channel=self.name, error=repr(exc))
+                await asyncio.sleep(0.5)
+                self.inbox.put_nowait(_RESYNC)
+
+    async def _open(self) -> None:
+        """Subscribe first, then read the starting seq, so nothing falls in between."""
+        try:
+            await self.hub.broker.subscribe(self.name)
+        except BrokerUnavailable:
+            log.warning("broker_subscribe_failed", channel=self.name)
+            # The broker re-subscribes on reconnect and reports it; the store covers the gap.
+        async with self.hub.db.read() as session:
+            try:
+                board = await find_board(session, self.slug, deleted=True)
+            except NotFound:
+                return  # no board yet: starts at 0
+            self.board_id, self.last_seq = board.id, board.seq
+
+    async def _receive(self, payload: bytes) -> None:
+        seq = orjson.loads(payload)["seq"]
+        if seq <= self.last_seq:
+            return
+        if seq > self.last_seq + 1:
+            METRICS.gap_fills.inc()
+            await self._fill(seq - 1)
+            if seq <= self.last_seq:
+                return
+        self._forward(seq, payload.decode())
+
+    async def _fill(self, up_to: int | None) -> None:
+        """Forward stored events after `last_seq` (up to `up_to`, or all) in order."""
+        while up_to is None or self.last_seq < up_to:
+            async with self.hub.db.read() as session:
+                if self.board_id is None:
+                    try:
+                        self.board_id = (await find_board(session, self.slug, deleted=True)).id
+                    except NotFound:
+                        return
+                events = await load_events(
+                    session, self.board_id, self.last_seq, up_to=up_to, limit=FILL_PAGE
+                )
+            for event in events:
+                self._forward(event.seq, stored_event_frame(self.slug, event).decode())
+            if len(events) < FILL_PAGE:
+                return
+
+    def _forward(self, seq: int, frame: str) -> None:
+        self.last_seq = seq
+        for sink in tuple(self.sinks):
+            sink.deliver(seq, frame)
+        METRICS.events_forwarded.inc()
+
+
+class Hub:
+    """Owns this worker's channels; the broker's listener."""
+
+    def __init__(self, broker: Broker, db: Database) -> None:
+        self.broker = broker
+        self.db = db
+        self.channels: dict[str, Channel] = {}
+        self._closing: dict[str, asyncio.Task[None]] = {}
+
+    async def join(self, name: str, sink: Sink) -> None:
+        """Register `sink`, then wait until the channel's live stream has a starting point.
+
+        Everything the channel forwards after this call starts reaches `sink`, so
+        a snapshot read after `join` returns overlaps the live stream: the
+        subscriber drops what its snapshot already holds.
+        """
+        while (closing := self._closing.get(name)) is not None:
+            await asyncio.shield(closing)
+        channel = self.channels.get(name)
+        if channel is None:
+            channel = self.channels[name] = Channel(self, name)
+            METRICS.channels.inc()
+        channel.sinks.add(sink)
+        try:
+            await asyncio.shield(channel.ready)
+        except BaseException:
+            self.leave(name, sink)
+            raise
+
+    def leave(self, name: str, sink: Sink) -> None:
+        """Unregister `sink`; the last one out closes the channel and its broker subscription."""
+        channel = self.channels.get(name)
+        if channel is None or sink not in channel.sinks:
+            return
+        channel.sinks.discard(sink)
+        if not channel.sinks:
+            self._drop(channel)
+
+    def _drop(self, channel: Channel) -> None:
+        if self.channels.get(channel.name) is not channel:
+            return
+        del self.channels[channel.name]
+        METRICS.channels.dec()
+        self._closing[channel.name] = asyncio.create_task(self._close(channel))
+
+    async def _close(self, channel: Channel) -> None:
+        try:
+            if channel.task is not asyncio.current_task():
+                channel.task.cancel()
+            await self.broker.unsubscribe(channel.name)
+        finally:
+            del self._closing[channel.name]
+
+    async def close(self) -> None:
+        """Stop every channel (at shutdown)."""
+        for channel in list(self.channels.values()):
+            channel.sinks.clear()
+            self._drop(channel)
+        await asyncio.gather(*self._closing.values(), return_exceptions=True)
+
+    # BrokerListener
+    def on_message(self, channel: str, payload: bytes) -> None:
+        target = self.channels.get(channel)
+        if target is not None:
+            target.inbox.put_nowait(payload)
+
+    def on_resubscribed(self, channels: Iterable[str]) -> None:
+        for name in channels:
+            target = self.channels.get(name)
+            if target is not None:
+                target.inbox.put_nowait(_RESYNC)

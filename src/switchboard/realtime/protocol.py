@@ -1,0 +1,110 @@
+"""The WebSocket protocol's frames: parsing what clients send, encoding what we send.
+
+Event frames are encoded once per event (orjson) and the same text is written
+to every subscriber; nothing here runs per subscriber.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from switchboard.resources import CHANNEL_PREFIX, EventOut, event_out
+from switchboard.store.models import Event
+
+SLUG_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
+_CHANNEL = re.compile(rf"{CHANNEL_PREFIX}({SLUG_PATTERN})")
+MAX_ID_LENGTH = 128
+MAX_SEQ = 2**63 - 1
+
+
+RequestId = str | int | None
+
+
+class ProtocolError(Exception):
+    """Raised for a frame we answer with an `error` frame; the connection stays open."""
+
+    def __init__(self, code: str, message: str, *, id: RequestId = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.id = code, message, id
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    id: RequestId
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    id: RequestId
+    channel: str
+    slug: str
+    since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    id: RequestId
+    channel: str
+
+
+ClientMessage = Ping | Subscribe | Unsubscribe
+
+
+def parse(text: str) -> ClientMessage:
+    """Validate one client frame; raise `ProtocolError` with a precise code otherwise."""
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ProtocolError("invalid_json", "frame is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError("invalid_frame", "frame must be a JSON object")
+    id_ = raw.get("id")
+    if id_ is not None and not (
+        (isinstance(id_, str) and len(id_) <= MAX_ID_LENGTH)
+        or (isinstance(id_, int) and not isinstance(id_, bool) and abs(id_) <= MAX_SEQ)
+    ):
+        raise ProtocolError("invalid_frame", "id must be a short string or an integer")
+    kind = raw.get("type")
+    if kind == "ping":
+        return Ping(id_)
+    if kind not in ("subscribe", "unsubscribe"):
+        shown = kind[:40] if isinstance(kind, str) else kind
+        raise ProtocolError("unknown_type", f"unknown frame type {shown!r}", id=id_)
+    channel = raw.get("channel")
+    match = _CHANNEL.fullmatch(channel) if isinstance(channel, str) else None
+    if match is None:
+        raise ProtocolError(
+            "invalid_channel", f"channel must look like '{CHANNEL_PREFIX}<slug>'", id=id_
+        )
+    if kind == "unsubscribe":
+        return Unsubscribe(id_, match.group(0))
+    since = raw.get("since")
+    if since is not None and (
+        isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ
+    ):
+        raise ProtocolError("invalid_frame", "since must be a non-negative integer", id=id_)
+    return Subscribe(id_, match.group(0), match.group(1), since)
+
+
+def encode(message: dict[str, Any], id_: RequestId = None) -> str:
+    """A control frame (`subscribed`, `error`, …), echoing the request `id` when given."""
+    if id_ is not None:
+        message["id"] = id_
+    return orjson.dumps(message).decode()
+
+
+def error(code: str, message: str, id_: RequestId = None) -> str:
+    return encode({"type": "error", "code": code, "message": message}, id_)
+
+
+def event_frame(event: EventOut) -> bytes:
+    """The `event` frame as it goes on the broker and, unchanged, to every client."""
+    return orjson.dumps({"type": "event", **event.model_dump(mode="json")})
+
+
+def stored_event_frame(slug: str, event: Event) -> bytes:
+    return event_frame(event_out(slug, event))

@@ -1,0 +1,29 @@
+"""The typed state that `lifespan` builds and every request and connection reads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from switchboard.broker import Broker
+from switchboard.config import Settings
+from switchboard.realtime.hub import Hub
+from switchboard.realtime.publisher import Publisher
+from switchboard.store.db import Database, Tx
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    settings: Settings
+    db: Database
+    broker: Broker
+    hub: Hub
+    publisher: Publisher
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        """One write: commit, then publish its events (never before, never on rollback)."""
+        async with self.db.transaction() as tx:
+            yield tx
+        await self.publisher.publish(tx.events)

@@ -1,0 +1,93 @@
+"""Engine, sessions and the write transaction.
+
+Services receive a `Tx` and never commit; `Database.transaction` commits once
+at the end, and only then are the events recorded in it handed on for
+publishing (they are dropped on rollback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from switchboard.store.models import Event
+
+
+@dataclass(slots=True)
+class Tx:
+    """A write in progress: its session and the events it has recorded, with their channel slug."""
+
+    session: AsyncSession
+    retention: int
+    events: list[tuple[str, Event]] = field(default_factory=list)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class Database:
+    """Owns the engine; created and disposed by the app lifespan, never at import time."""
+
+    def __init__(
+        self, url: str, *, retention: int = 10_000, pool_size: int = 10, echo: bool = False
+    ) -> None:
+        self.url = url
+        self.retention = retention
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if not self.is_sqlite:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads that combine several SELECTs (board + widgets at one seq) need one snapshot.
+        snapshot_engine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="REPEATABLE READ")
+        )
+        self._snapshots = async_sessionmaker(snapshot_engine, expire_on_commit=False)
+        # SQLite has one writer at a time and no row locks; the embedded mode is a
+        # single process, so serialising writes here gives the same seq guarantee
+        # that `SELECT … FOR UPDATE` gives on PostgreSQL.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One committed write: everything inside succeeds together or not at all."""
+        async with self._write_lock or nullcontext(), self.sessions() as session:
+            tx = Tx(session, self.retention)
+            async with session.begin():
+                yield tx
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A short read-only transaction that sees one consistent snapshot."""
+        async with self._snapshots() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        """Raise if the database does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

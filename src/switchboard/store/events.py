@@ -1,0 +1,84 @@
+"""The event log: seq allocation under the board's row lock, history and retention.
+
+Every write locks its board row first (`SELECT … FOR UPDATE` on PostgreSQL; the
+embedded SQLite store serialises writes in-process), then takes `board.seq + 1`.
+Two writers on different workers therefore commit their events in seq order,
+and a committed seq N implies every seq below N is committed too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from switchboard.errors import Gone, NotFound
+from switchboard.store.db import Tx
+from switchboard.store.models import Board, Event, utcnow
+
+TRIM_EVERY = 100  # trim retention in batches: at most this many extra rows are kept
+
+
+async def lock_board(tx: Tx, slug: str) -> Board:
+    """The live board, locked until the transaction ends; `NotFound` otherwise."""
+    board = await tx.session.scalar(
+        select(Board)
+        .where(Board.slug == slug, Board.deleted_at.is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if board is None:
+        raise NotFound(f"board {slug!r} not found")
+    return board
+
+
+async def record(tx: Tx, board: Board, name: str, data: dict[str, Any]) -> Event:
+    """Append the board's next event to the transaction (the board must be locked)."""
+    board.seq += 1
+    event = Event(board_id=board.id, seq=board.seq, name=name, data=data, at=utcnow())
+    tx.session.add(event)
+    tx.events.append((board.slug, event))
+    if board.seq % TRIM_EVERY == 0 and board.seq > tx.retention:
+        await tx.session.execute(
+            delete(Event).where(Event.board_id == board.id, Event.seq <= board.seq - tx.retention)
+        )
+    return event
+
+
+async def first_retained(session: AsyncSession, board: Board) -> int:
+    """The oldest seq still stored (board.seq + 1 when nothing is)."""
+    oldest = await session.scalar(select(func.min(Event.seq)).where(Event.board_id == board.id))
+    return board.seq + 1 if oldest is None else int(oldest)
+
+
+async def events_after(
+    session: AsyncSession, board: Board, after: int, *, limit: int
+) -> list[Event]:
+    """Stored events with seq > `after`, oldest first; `Gone` if some were already trimmed."""
+    if after < board.seq and after + 1 < await first_retained(session, board):
+        raise Gone(
+            f"events after seq {after} of board {board.slug!r} are no longer retained",
+        )
+    return await load_events(session, board.id, after, limit=limit)
+
+
+async def load_events(
+    session: AsyncSession, board_id: int, after: int, *, up_to: int | None = None, limit: int
+) -> list[Event]:
+    """Stored events of a board with `after < seq <= up_to`, oldest first."""
+    query = select(Event).where(Event.board_id == board_id, Event.seq > after)
+    if up_to is not None:
+        query = query.where(Event.seq <= up_to)
+    return list(await session.scalars(query.order_by(Event.seq).limit(limit)))
+
+
+async def find_board(session: AsyncSession, slug: str, *, deleted: bool = False) -> Board:
+    """The live board (or, with `deleted`, its tombstone too), not locked; else `NotFound`."""
+    query = select(Board).where(Board.slug == slug)
+    if not deleted:
+        query = query.where(Board.deleted_at.is_(None))
+    board = await session.scalar(query)
+    if board is None:
+        raise NotFound(f"board {slug!r} not found")
+    return board

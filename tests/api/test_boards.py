@@ -1,0 +1,130 @@
+"""REST: boards, on the embedded default and on PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import LiveServer
+
+
+async def test_create_get_board(server: LiveServer, slug: str) -> None:
+    created = await server.create_board(slug, title="Ops", description="d", public=True)
+    assert created["slug"] == slug
+    assert created["seq"] == 0
+    assert created["version"] == 1
+    assert created["widgets"] == []
+    assert created["public"] is True
+    assert created["created_at"].endswith("Z")
+
+    response = await server.http.get(f"/api/boards/{slug}")
+    assert response.status_code == 200
+    assert response.headers["etag"] == '"1"'
+    assert response.json() == created
+
+
+async def test_duplicate_slug_conflicts(server: LiveServer, slug: str) -> None:
+    await server.create_board(slug)
+    response = await server.http.post("/api/boards", json={"slug": slug})
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"slug": "Has-Upper"},
+        {"slug": "-leading-dash"},
+        {"slug": "../etc/passwd"},
+        {"slug": "x" * 65},
+        {"slug": "ok", "unknown": 1},
+        {"slug": "ok", "public": "yes"},
+        {"slug": "ok", "title": 5},
+        {},
+    ],
+)
+async def test_create_rejects_bad_input(server: LiveServer, body: dict[str, object]) -> None:
+    response = await server.http.post("/api/boards", json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["message"]
+    assert (await server.http.get("/api/boards/ok")).status_code == 404
+
+
+async def test_malformed_json_is_400(server: LiveServer) -> None:
+    response = await server.http.post(
+        "/api/boards", content=b'{"slug": ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
+async def test_unknown_board_is_404_in_error_shape(server: LiveServer) -> None:
+    for method, path in [
+        ("GET", "/api/boards/nope"),
+        ("PATCH", "/api/boards/nope"),
+        ("DELETE", "/api/boards/nope"),
+        ("GET", "/api/boards/nope/events"),
+        ("GET", "/api/no-such-route"),
+    ]:
+        response = await server.http.request(method, path, json={} if method == "PATCH" else None)
+        assert response.status_code == 404, (method, path)
+        assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_patch_board_with_if_match(server: LiveServer, slug: str) -> None:
+    await server.create_board(slug, title="a")
+    response = await server.http.patch(
+        f"/api/boards/{slug}", json={"title": "b"}, headers={"If-Match": '"1"'}
+    )
+    assert response.status_code == 200
+    assert response.json()["title"] == "b"
+    assert response.json()["version"] == 2
+    assert response.json()["seq"] == 1
+    assert response.headers["etag"] == '"2"'
+
+    stale = await server.http.patch(
+        f"/api/boards/{slug}", json={"title": "c"}, headers={"If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    assert stale.json()["error"]["code"] == "precondition_failed"
+    board = (await server.http.get(f"/api/boards/{slug}")).json()
+    assert board["title"] == "b"
+    assert board["seq"] == 1
+
+
+async def test_list_boards_cursor_pagination(server: LiveServer, slug: str) -> None:
+    slugs = [f"{slug}-{i}" for i in range(5)]
+    for s in slugs:
+        await server.create_board(s)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, str | int] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await server.http.get("/api/boards", params=params)).json()
+        assert len(page["items"]) <= 2
+        seen += [b["slug"] for b in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [s for s in seen if s.startswith(slug)] == slugs
+    assert seen == sorted(seen)
+    bad = await server.http.get("/api/boards", params={"cursor": "%%%"})
+    assert bad.status_code == 400
+
+
+async def test_delete_board_then_recreate_keeps_counting(server: LiveServer, slug: str) -> None:
+    await server.create_board(slug)
+    await server.put_widget(slug, "w", value=1)
+    response = await server.http.delete(f"/api/boards/{slug}")
+    assert response.status_code == 204
+    assert (await server.http.get(f"/api/boards/{slug}")).status_code == 404
+    assert slug not in [b["slug"] for b in (await server.http.get("/api/boards")).json()["items"]]
+
+    again = await server.create_board(slug)
+    assert again["widgets"] == []
+    assert again["seq"] == 3  # widget.created, board.deleted, board.created
+    events = (await server.http.get(f"/api/boards/{slug}/events")).json()["items"]
+    assert [e["event"] for e in events] == ["widget.created", "board.deleted", "board.created"]

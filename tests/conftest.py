@@ -1,0 +1,85 @@
+"""Fixtures: a fresh PostgreSQL database per run, a Redis key prefix per test,
+and real Switchboard servers (in-process uvicorn, or subprocesses) on loopback."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from switchboard.config import Settings
+from switchboard.store import migrate
+from tests.helpers import LiveServer, start_server
+
+PG_ADMIN_URL = os.environ.get(
+    "SWITCHBOARD_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+async def create_database(name: str) -> str:
+    """Create an empty PostgreSQL database and return its URL."""
+    admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_database(name: str) -> None:
+    admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+async def pg_url() -> AsyncIterator[str]:
+    """A migrated PostgreSQL database owned by this test run, dropped at the end."""
+    name = f"switchboard_test_{uuid.uuid4().hex[:12]}"
+    url = await create_database(name)
+    try:
+        await migrate.upgrade(url)
+        yield url
+    finally:
+        await drop_database(name)
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A Redis channel prefix owned by one test."""
+    return f"sbtest-{uuid.uuid4().hex[:10]}:"
+
+
+@pytest.fixture
+def slug() -> str:
+    """A board slug no other test uses."""
+    return f"b-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["embedded", "production"])
+async def server(
+    request: pytest.FixtureRequest, tmp_path: Path, prefix: str
+) -> AsyncIterator[LiveServer]:
+    """A running server, once on the embedded default (SQLite + memory) and once in
+    production mode (PostgreSQL + Redis)."""
+    if request.param == "embedded":
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/sb.db")
+    else:
+        url = request.getfixturevalue("pg_url")
+        settings = Settings(database_url=url, broker_url=REDIS_URL, broker_prefix=prefix)
+    async with start_server(settings) as live:
+        yield live
+
+
+@pytest.fixture
+async def production(pg_url: str, prefix: str) -> AsyncIterator[LiveServer]:
+    """A running server on PostgreSQL + Redis."""
+    settings = Settings(database_url=pg_url, broker_url=REDIS_URL, broker_prefix=prefix)
+    async with start_server(settings) as live:
+        yield live

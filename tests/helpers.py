@@ -1,0 +1,188 @@
+"""Test helpers: run a real server, talk to it over HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+
+from switchboard.app import create_app
+from switchboard.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    ws_url: str
+    http: httpx.AsyncClient = field(repr=False)
+
+    async def ws(self, **kwargs: Any) -> WsClient:
+        return WsClient(await connect(self.ws_url, **kwargs))
+
+    async def create_board(self, slug: str, **fields: Any) -> dict[str, Any]:
+        response = await self.http.post("/api/boards", json={"slug": slug, **fields})
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def put_widget(self, slug: str, key: str, **fields: Any) -> dict[str, Any]:
+        fields.setdefault("kind", "number")
+        response = await self.http.put(f"/api/boards/{slug}/widgets/{key}", json=fields)
+        assert response.status_code in (200, 201), response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def set_value(self, slug: str, key: str, value: Any) -> dict[str, Any]:
+        response = await self.http.patch(f"/api/boards/{slug}/widgets/{key}", json={"value": value})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+class WsClient:
+    """A WebSocket client that speaks JSON frames."""
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.connection.send(
+            frame if isinstance(frame, str) else orjson.dumps(frame).decode()
+        )
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.connection.recv(), timeout)
+        frame: dict[str, Any] = orjson.loads(raw)
+        return frame
+
+    async def subscribe(self, slug: str, since: int | None = None, **extra: Any) -> dict[str, Any]:
+        """Subscribe and return the `subscribed` reply."""
+        frame: dict[str, Any] = {"type": "subscribe", "channel": f"board:{slug}", **extra}
+        if since is not None:
+            frame["since"] = since
+        await self.send(frame)
+        reply = await self.recv()
+        assert reply["type"] == "subscribed", reply
+        return reply
+
+    async def events(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The next `count` event frames (other frames are skipped)."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < count:
+            frame = await self.recv(timeout=max(0.01, deadline - time.monotonic()))
+            if frame["type"] == "event":
+                found.append(frame)
+        return found
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+@contextlib.asynccontextmanager
+async def start_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    """Run the app on a real uvicorn server in this event loop, on a free port."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws="websockets-sansio",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            yield LiveServer(base, f"ws://127.0.0.1:{port}/ws", http)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class ServerProcess:
+    """A `switchboard serve` subprocess."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.process.wait(5)
+
+
+async def spawn_server(
+    env: Mapping[str, str], *, workers: int = 1, cwd: str | None = None, timeout: float = 20.0
+) -> ServerProcess:
+    """Start `switchboard serve` as its own process group and wait until it answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "switchboard.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env={**os.environ, **env},
+        cwd=cwd,
+        start_new_session=True,
+    )
+    handle = ServerProcess(port, process)
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=1) as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"{handle.base_url}/readyz")).status_code == 200:
+                    return handle
+            await asyncio.sleep(0.1)
+    handle.stop()
+    raise RuntimeError("server did not become ready")
