@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from switchboard.config import Settings
 from switchboard.store import migrate
-from tests.helpers import LiveServer, start_server
+from tests.helpers import LiveServer, RedisServer, start_server
 
 PG_ADMIN_URL = os.environ.get(
     "SWITCHBOARD_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -57,6 +57,15 @@ def prefix() -> str:
 
 
 @pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of this test's own, on its own port, that the test may stop and restart."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def slug() -> str:
     """A board slug no other test uses."""
     return f"b-{uuid.uuid4().hex[:12]}"
@@ -64,15 +73,14 @@ def slug() -> str:
 
 @pytest.fixture(params=["embedded", "production"])
 async def server(
-    request: pytest.FixtureRequest, tmp_path: Path, prefix: str
+    request: pytest.FixtureRequest, tmp_path: Path, prefix: str, pg_url: str
 ) -> AsyncIterator[LiveServer]:
     """A running server, once on the embedded default (SQLite + memory) and once in
     production mode (PostgreSQL + Redis)."""
     if request.param == "embedded":
         settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/sb.db")
     else:
-        url = request.getfixturevalue("pg_url")
-        settings = Settings(database_url=url, broker_url=REDIS_URL, broker_prefix=prefix)
+        settings = Settings(database_url=pg_url, broker_url=REDIS_URL, broker_prefix=prefix)
     async with start_server(settings) as live:
         yield live
 

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,3 +186,103 @@ async def spawn_server(
             await asyncio.sleep(0.1)
     handle.stop()
     raise RuntimeError("server did not become ready")
+
+
+class RedisServer:
+    """A throwaway `redis-server` on its own port, which a test may stop and start again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port)),
+                *("--save", "", "--appendonly", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(5)
+            self.process = None
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll state that nothing signals (another process, a socket) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class SseMessage:
+    event: str
+    id: int | None
+    data: dict[str, Any]
+
+
+class SseStream:
+    """Reads an SSE response message by message (comments are kept in `comments`)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.lines = response.aiter_lines()
+        self.comments: list[str] = []
+
+    async def next(self, timeout: float = 5.0) -> SseMessage:
+        return await asyncio.wait_for(self._next(), timeout)
+
+    async def _next(self) -> SseMessage:
+        fields: dict[str, str] = {}
+        async for line in self.lines:
+            if line == "":
+                if "data" in fields:
+                    seq = fields.get("id")
+                    return SseMessage(
+                        fields.get("event", "message"),
+                        int(seq) if seq is not None else None,
+                        orjson.loads(fields["data"]),
+                    )
+                fields.clear()
+            elif line.startswith(":"):
+                self.comments.append(line)
+            else:
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+        raise EOFError("stream ended")
+
+    async def events(self, count: int, timeout: float = 10.0) -> list[SseMessage]:
+        found: list[SseMessage] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < count:
+            message = await self.next(max(0.01, deadline - time.monotonic()))
+            if message.event == "message":
+                found.append(message)
+        return found
+
+
+@contextlib.asynccontextmanager
+async def sse(
+    http: httpx.AsyncClient, url: str, headers: Mapping[str, str] | None = None
+) -> AsyncIterator[SseStream]:
+    """Open an SSE stream (status checked) and close it at the end."""
+    async with http.stream("GET", url, headers=headers, timeout=None) as response:
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        yield SseStream(response)

@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI
 
 from switchboard.api import api_router, ops_router
+from switchboard.api.idempotency import IdempotencyMiddleware
 from switchboard.broker import create_broker
 from switchboard.config import Settings
 from switchboard.errors import install_error_handlers
@@ -23,7 +24,7 @@ from switchboard.realtime.publisher import Publisher
 from switchboard.realtime.websocket import websocket_endpoint
 from switchboard.state import AppState
 from switchboard.store import migrate
-from switchboard.store.db import Database
+from switchboard.store.db import Database, Retention
 
 log = structlog.get_logger(__name__)
 
@@ -37,18 +38,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, AppState]]:
         db = Database(
             settings.database_url,
-            retention=settings.event_retention,
+            retention=Retention(settings.event_retention, settings.event_retention_age),
             pool_size=settings.db_pool_size,
         )
         if db.is_sqlite:
             await migrate.upgrade(settings.database_url)
         broker = create_broker(settings.broker_url, prefix=settings.broker_prefix)
-        hub = Hub(broker, db)
+        hub = Hub(
+            broker,
+            db,
+            catchup_interval=settings.catchup_interval,
+            degraded_interval=settings.catchup_interval_degraded,
+        )
         await broker.connect(hub)
+        hub.start()
         state = AppState(settings, db, broker, hub, Publisher(broker))
         log.info("started", database=db.engine.url.render_as_string(), broker=settings.broker_url)
         try:
-            yield {"switchboard": state}
+            with state.drain.on_signals():
+                yield {"switchboard": state}
         finally:
             await hub.close()
             await broker.close()
@@ -61,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware)
     app.include_router(api_router)
     app.include_router(ops_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import httpx
 import orjson
-
 import typer
 import uvicorn
 

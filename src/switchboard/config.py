@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 
 from pydantic import Field
@@ -26,6 +27,11 @@ class Settings(BaseSettings):
 
     # Store
     event_retention: int = Field(default=10_000, ge=1)
+    """Events kept per board; older ones are trimmed (in batches of 100 writes)."""
+    event_retention_age: timedelta | None = None
+    """If set, events older than this are trimmed too (seconds or ISO 8601 duration)."""
+    idempotency_ttl: timedelta = timedelta(hours=24)
+    """How long an `Idempotency-Key` and its response are kept (seconds or ISO 8601)."""
     db_pool_size: int = Field(default=10, ge=1)
 
     # REST
@@ -38,6 +44,12 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(default=100, ge=1)
     replay_page_size: int = Field(default=500, ge=1)
     broker_subscribe_timeout: float = Field(default=5.0, gt=0)
+    catchup_interval: float = Field(default=2.0, gt=0)
+    """Seconds between the hub's store polls that catch notifications the broker lost."""
+    catchup_interval_degraded: float = Field(default=0.25, gt=0)
+    """The same poll while the broker is down: the store is then the only doorbell."""
+    sse_keepalive: float = Field(default=15.0, gt=0)
+    """Seconds between `: keep-alive` comments on an idle SSE stream (proxies drop silent ones)."""
 
     @cached_property
     def is_sqlite(self) -> bool:

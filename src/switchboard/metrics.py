@@ -30,6 +30,11 @@ class Metrics:
         self.gap_fills = Counter(
             "switchboard_gap_fills", "Gaps in the broker stream filled from the store", registry=r
         )
+        self.catch_up_fills = Counter(
+            "switchboard_catch_up_fills",
+            "Channels found behind the store by the catch-up poll (missed notifications)",
+            registry=r,
+        )
         self.slow_consumers = Counter(
             "switchboard_slow_consumer_disconnects", "Connections closed with 4008", registry=r
         )

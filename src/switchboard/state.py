@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from switchboard.broker import Broker
 from switchboard.config import Settings
+from switchboard.realtime.drain import Drain
 from switchboard.realtime.hub import Hub
 from switchboard.realtime.publisher import Publisher
 from switchboard.store.db import Database, Tx
+from switchboard.store.idempotency import CURRENT_KEY, mark_committed
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +22,13 @@ class AppState:
     broker: Broker
     hub: Hub
     publisher: Publisher
+    drain: Drain = field(default_factory=Drain)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
         """One write: commit, then publish its events (never before, never on rollback)."""
         async with self.db.transaction() as tx:
             yield tx
+            if (key := CURRENT_KEY.get()) is not None:
+                await mark_committed(tx, key)
         await self.publisher.publish(tx.events)

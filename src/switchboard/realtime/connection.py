@@ -1,50 +1,45 @@
-"""One client connection: a bounded outgoing queue drained by one writer task,
-and the connection's subscriptions.
+"""One client connection, whatever its transport: a bounded outgoing queue and
+the connection's subscriptions.
 
 Fan-out never awaits a client: it puts the shared frame text on the queue and
-moves on. A client that lets its queue fill up is closed with 4008 and resumes
-with `since`; it never slows anyone else down nor grows memory without bound.
+moves on. The transport (a WebSocket writer task, or an SSE response body)
+drains the queue. A client that lets its queue fill up is closed with 4008 and
+resumes with `since`; it never slows anyone else down nor grows memory
+without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import AsyncIterator
 
 import structlog
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from switchboard.metrics import METRICS
 from switchboard.realtime.codes import CloseCode
 
 log = structlog.get_logger(__name__)
 
-CLOSE_TIMEOUT = 2.0
-
 
 class Connection:
-    """The send side of one WebSocket."""
+    """The send side of one client."""
 
-    def __init__(self, websocket: WebSocket, *, max_queue: int) -> None:
-        self.websocket = websocket
+    def __init__(self, *, max_queue: int) -> None:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
         self.subscriptions: dict[str, Subscription] = {}
         self.close_code: int | None = None
-        self._writer: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write(), name="ws writer")
-
-    async def _write(self) -> None:
-        send = self.websocket.send
-        try:
-            while (frame := await self.queue.get()) is not None:
-                await send({"type": "websocket.send", "text": frame})
-        except (WebSocketDisconnect, OSError, RuntimeError):
-            pass  # the client went away; the reader notices and cleans up
-        if self.close_code is not None:
-            with contextlib.suppress(OSError, RuntimeError):
-                await self.websocket.close(self.close_code)
+    async def frames(self, idle: float | None = None) -> AsyncIterator[str | None]:
+        """What to send, in order, until `close`; `None` after `idle` seconds of silence."""
+        while True:
+            try:
+                frame = await asyncio.wait_for(self.queue.get(), idle)
+            except TimeoutError:
+                yield None
+                continue
+            if frame is None:
+                return
+            yield frame
 
     def send_nowait(self, frame: str) -> None:
         """Queue a frame without waiting; a full queue means a slow consumer."""
@@ -62,23 +57,13 @@ class Connection:
             await self.queue.put(frame)
 
     def close(self, code: int) -> None:
-        """Stop sending: drop what is queued and close with `code` from the writer task."""
+        """Stop sending: drop what is queued; the transport then closes with `code`."""
         if self.close_code is not None:
             return
         self.close_code = code
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(None)
-
-    async def stop(self) -> None:
-        """Release the writer task, letting it send a pending close frame first."""
-        writer = self._writer
-        if writer is None:
-            return
-        if self.close_code is not None:
-            await asyncio.wait({writer}, timeout=CLOSE_TIMEOUT)
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
 
 
 class Subscription:

@@ -5,6 +5,12 @@ channel has one pump task that turns what the broker delivers into a gapless,
 duplicate-free, seq-ordered stream: a duplicate is dropped, and a gap (a lost
 or reordered notification) is filled from the event table before forwarding.
 The store is the truth; the broker only says "something happened".
+
+Under the broker, a catch-up poll reads every held board's seq from the store
+(one query per worker per interval, faster while the broker is down) and
+fills any channel that is behind: a notification that was never published
+(Redis down at commit time, a partitioned or crashed publisher) still reaches
+every subscriber, late but in order.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from switchboard.metrics import METRICS
 from switchboard.realtime.protocol import stored_event_frame
 from switchboard.resources import CHANNEL_PREFIX
 from switchboard.store.db import Database
-from switchboard.store.events import find_board, load_events
+from switchboard.store.events import board_heads, find_board, load_events
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +58,7 @@ class Channel:
         self.last_seq = 0
         self.board_id: int | None = None
         self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self.fill_requested = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task = asyncio.create_task(self._run(), name=f"channel {name}")
 
@@ -68,6 +75,7 @@ class Channel:
             payload = await self.inbox.get()
             try:
                 if payload is _RESYNC:
+                    self.fill_requested = False
                     await self._fill(None)
                 else:
                     await self._receive(payload)
@@ -77,7 +85,13 @@ class Channel:
                 # A store hiccup while filling: retry from the store on the next message.
                 log.warning("channel_fill_failed", channel=self.name, error=repr(exc))
                 await asyncio.sleep(0.5)
-                self.inbox.put_nowait(_RESYNC)
+                self.request_fill()
+
+    def request_fill(self) -> None:
+        """Read the store for events after `last_seq` (once, however often asked before)."""
+        if not self.fill_requested:
+            self.fill_requested = True
+            self.inbox.put_nowait(_RESYNC)
 
     async def _open(self) -> None:
         """Subscribe first, then read the starting seq, so nothing falls in between."""
@@ -131,11 +145,43 @@ class Channel:
 class Hub:
     """Owns this worker's channels; the broker's listener."""
 
-    def __init__(self, broker: Broker, db: Database) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        db: Database,
+        *,
+        catchup_interval: float = 2.0,
+        degraded_interval: float = 0.25,
+    ) -> None:
         self.broker = broker
         self.db = db
         self.channels: dict[str, Channel] = {}
         self._closing: dict[str, asyncio.Task[None]] = {}
+        self.catchup_interval = catchup_interval
+        self.degraded_interval = degraded_interval
+        self._poller: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._poller = asyncio.create_task(self._catch_up(), name="hub catch-up")
+
+    async def _catch_up(self) -> None:
+        """The safety net under the broker: fill channels whose notifications never came."""
+        while True:
+            healthy = self.broker.healthy
+            await asyncio.sleep(self.catchup_interval if healthy else self.degraded_interval)
+            held = [c for c in self.channels.values() if c.ready.done()]
+            if not held:
+                continue
+            try:
+                async with self.db.read() as session:
+                    heads = dict(await board_heads(session, [c.slug for c in held]))
+            except Exception as exc:
+                log.warning("catch_up_failed", error=repr(exc))
+                continue
+            for channel in held:
+                if heads.get(channel.slug, 0) > channel.last_seq:
+                    METRICS.catch_up_fills.inc()
+                    channel.request_fill()
 
     async def join(self, name: str, sink: Sink) -> None:
         """Register `sink`, then wait until the channel's live stream has a starting point.
@@ -183,6 +229,9 @@ class Hub:
 
     async def close(self) -> None:
         """Stop every channel (at shutdown)."""
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
         for channel in list(self.channels.values()):
             channel.sinks.clear()
             self._drop(channel)
@@ -198,4 +247,4 @@ class Hub:
         for name in channels:
             target = self.channels.get(name)
             if target is not None:
-                target.inbox.put_nowait(_RESYNC)
+                target.request_fill()

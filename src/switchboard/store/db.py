@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event, text
@@ -24,12 +25,20 @@ from sqlalchemy.ext.asyncio import (
 from switchboard.store.models import Event
 
 
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much history each board keeps: the last `count` events, and none older than `age`."""
+
+    count: int = 10_000
+    age: timedelta | None = None
+
+
 @dataclass(slots=True)
 class Tx:
     """A write in progress: its session and the events it has recorded, with their channel slug."""
 
     session: AsyncSession
-    retention: int
+    retention: Retention
     events: list[tuple[str, Event]] = field(default_factory=list)
 
 
@@ -46,10 +55,15 @@ class Database:
     """Owns the engine; created and disposed by the app lifespan, never at import time."""
 
     def __init__(
-        self, url: str, *, retention: int = 10_000, pool_size: int = 10, echo: bool = False
+        self,
+        url: str,
+        *,
+        retention: Retention | None = None,
+        pool_size: int = 10,
+        echo: bool = False,
     ) -> None:
         self.url = url
-        self.retention = retention
+        self.retention = retention or Retention()
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:

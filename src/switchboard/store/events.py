@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.errors import Gone, NotFound
@@ -39,11 +39,19 @@ async def record(tx: Tx, board: Board, name: str, data: dict[str, Any]) -> Event
     event = Event(board_id=board.id, seq=board.seq, name=name, data=data, at=utcnow())
     tx.session.add(event)
     tx.events.append((board.slug, event))
-    if board.seq % TRIM_EVERY == 0 and board.seq > tx.retention:
-        await tx.session.execute(
-            delete(Event).where(Event.board_id == board.id, Event.seq <= board.seq - tx.retention)
-        )
+    if board.seq % TRIM_EVERY == 0:
+        await _trim(tx, board)
     return event
+
+
+async def _trim(tx: Tx, board: Board) -> None:
+    """Drop what retention no longer keeps; the event just recorded always stays."""
+    expired = Event.seq <= board.seq - tx.retention.count
+    if tx.retention.age is not None:
+        expired = or_(expired, Event.at < utcnow() - tx.retention.age)
+    await tx.session.execute(
+        delete(Event).where(Event.board_id == board.id, Event.seq < board.seq, expired)
+    )
 
 
 async def first_retained(session: AsyncSession, board: Board) -> int:
@@ -82,3 +90,9 @@ async def find_board(session: AsyncSession, slug: str, *, deleted: bool = False)
     if board is None:
         raise NotFound(f"board {slug!r} not found")
     return board
+
+
+async def board_heads(session: AsyncSession, slugs: list[str]) -> list[tuple[str, int]]:
+    """The current seq of each named board (tombstones included), for the hub's catch-up."""
+    rows = await session.execute(select(Board.slug, Board.seq).where(Board.slug.in_(slugs)))
+    return [(slug, seq) for slug, seq in rows]

@@ -1,0 +1,87 @@
+"""`/api/boards/{slug}/stream`: the board's events as Server-Sent Events.
+
+The same subscription as a WebSocket `subscribe`, with `since` taken from
+`Last-Event-ID` (or `?since=`), so an `EventSource` that reconnects by itself
+resumes where it stopped. Each message carries the same JSON as the WebSocket
+frame; `id:` is the seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+
+from switchboard.api.deps import State
+from switchboard.realtime.codes import CloseCode
+from switchboard.realtime.connection import Connection
+from switchboard.realtime.protocol import MAX_SEQ, ProtocolError
+from switchboard.realtime.subscriber import Subscriber
+from switchboard.resources import channel_name
+from switchboard.state import AppState
+from switchboard.store.events import find_board
+
+router = APIRouter(prefix="/boards/{slug}", tags=["events"])
+
+RECONNECT_MS = 1000
+_NAMED = {"snapshot", "reset"}  # `event` frames use the default "message" type
+
+
+def sse_message(frame: str) -> str:
+    """One protocol frame as an SSE message; `subscribed` is implicit in SSE and dropped."""
+    parsed = orjson.loads(frame)
+    kind = parsed["type"]
+    if kind == "subscribed":
+        return ""
+    head = f"event: {kind}\n" if kind in _NAMED else ""
+    if kind in ("event", "snapshot"):
+        head += f"id: {parsed['seq']}\n"
+    return f"{head}data: {frame}\n\n"
+
+
+async def _start(subscriber: Subscriber, slug: str, since: int | None) -> None:
+    try:
+        await subscriber.subscribe(channel_name(slug), slug, since, None)
+    except ProtocolError:  # the board went away or the store is down: end; the client retries
+        subscriber.connection.close(CloseCode.TRY_AGAIN_LATER)
+
+
+async def _messages(state: AppState, slug: str, since: int | None) -> AsyncIterator[str]:
+    connection = Connection(max_queue=state.settings.ws_queue_max_messages)
+    subscriber = Subscriber(state, connection)
+    state.drain.track(connection)
+    # Subscribing queues the replay, which may exceed the queue: drain while it runs.
+    starting = asyncio.create_task(_start(subscriber, slug, since), name="sse subscribe")
+    try:
+        yield f"retry: {RECONNECT_MS}\n\n"
+        async for frame in connection.frames(idle=state.settings.sse_keepalive):
+            yield ": keep-alive\n\n" if frame is None else sse_message(frame)
+    finally:
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        subscriber.close()
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "An SSE stream"}},
+)
+async def stream(
+    slug: str,
+    state: State,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_SEQ)] = None,
+    since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
+) -> StreamingResponse:
+    """Live events after `Last-Event-ID` (or `since`); a `snapshot` first when neither is given."""
+    async with state.db.read() as session:
+        await find_board(session, slug)  # a 404 now, before the stream starts
+    return StreamingResponse(
+        _messages(state, slug, last_event_id if last_event_id is not None else since),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,1 @@
+"""The realtime side: the hub, connections, and the WebSocket and SSE transports."""

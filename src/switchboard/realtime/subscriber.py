@@ -1,0 +1,132 @@
+"""Starting and ending subscriptions, shared by the WebSocket and SSE transports.
+
+The handoff from history to live loses and duplicates nothing: the subscription
+joins the channel first (so live events buffer in it), then the snapshot or
+replay is read and queued, then the buffer is flushed past what was sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switchboard.errors import Gone, NotFound
+from switchboard.metrics import METRICS
+from switchboard.realtime import protocol
+from switchboard.realtime.connection import Connection, Subscription
+from switchboard.realtime.hub import ChannelUnavailable
+from switchboard.realtime.protocol import ProtocolError, RequestId
+from switchboard.resources import board_out
+from switchboard.state import AppState
+from switchboard.store.boards import load_board
+from switchboard.store.events import events_after, find_board
+
+
+class Subscriber:
+    """One connection's subscriptions: what `subscribe`/`unsubscribe` do, for any transport."""
+
+    def __init__(self, state: AppState, connection: Connection) -> None:
+        self.state = state
+        self.connection = connection
+        self.settings = state.settings
+
+    async def subscribe(self, channel: str, slug: str, since: int | None, id_: RequestId) -> None:
+        """Queue `subscribed`, the snapshot (or the replay after `since`), then go live."""
+        subscriptions = self.connection.subscriptions
+        if channel in subscriptions:
+            raise ProtocolError("already_subscribed", f"already subscribed to {channel}", id=id_)
+        if len(subscriptions) >= self.settings.ws_max_subscriptions:
+            raise ProtocolError(
+                "too_many_subscriptions",
+                f"at most {self.settings.ws_max_subscriptions} subscriptions per connection",
+                id=id_,
+            )
+        subscription = Subscription(self.connection, channel)
+        try:
+            await self.state.hub.join(channel, subscription)
+        except ChannelUnavailable:
+            raise ProtocolError("unavailable", "the store is unavailable, retry", id=id_) from None
+        subscriptions[channel] = subscription
+        METRICS.subscriptions.inc()
+        try:
+            position = await self._start(channel, slug, since, id_)
+        except BaseException:
+            self.forget(channel)
+            raise
+        subscription.go_live(position)
+
+    async def _start(self, channel: str, slug: str, since: int | None, id_: RequestId) -> int:
+        """Send `subscribed` and the snapshot or replay; return the seq they reach."""
+        send = self.connection.send
+        try:
+            async with self.state.db.read() as session:
+                if since is None:
+                    board, widgets = await load_board(session, slug)
+                    await send(self._subscribed(channel, board.seq, id_))
+                    await self._snapshot(channel, board.seq, board_out(board, widgets))
+                    return board.seq
+                head = (await find_board(session, slug)).seq
+        except NotFound as exc:
+            raise ProtocolError("not_found", exc.message, id=id_) from None
+        await send(self._subscribed(channel, head, id_))
+        return await self._replay(channel, slug, since, head)
+
+    @staticmethod
+    def _subscribed(channel: str, seq: int, id_: RequestId) -> str:
+        return protocol.encode({"type": "subscribed", "channel": channel, "seq": seq}, id_)
+
+    async def _replay(self, channel: str, slug: str, since: int, head: int) -> int:
+        """Send stored events after `since` up to at least `head`; `reset` if they are gone."""
+        position = since
+        page = self.settings.replay_page_size
+        while position < head:
+            try:
+                async with self.state.db.read() as session:
+                    board = await find_board(session, slug, deleted=True)
+                    events = await events_after(session, board, position, limit=page)
+            except (Gone, NotFound):
+                return await self._reset(channel, slug)
+            for event in events:
+                await self.connection.send(protocol.stored_event_frame(slug, event).decode())
+                position = event.seq
+            if len(events) < page:
+                break
+        if since > head:  # the client is ahead of us: its state is from another life
+            return await self._reset(channel, slug)
+        return position
+
+    async def _reset(self, channel: str, slug: str) -> int:
+        await self.connection.send(
+            protocol.encode({"type": "reset", "channel": channel, "reason": "history_expired"})
+        )
+        async with self.state.db.read() as session:
+            board, widgets = await load_board(session, slug)
+        await self._snapshot(channel, board.seq, board_out(board, widgets))
+        return board.seq
+
+    async def _snapshot(self, channel: str, seq: int, data: Any) -> None:
+        frame = {
+            "type": "snapshot",
+            "channel": channel,
+            "seq": seq,
+            "data": data.model_dump(mode="json"),
+        }
+        await self.connection.send(protocol.encode(frame))
+
+    async def unsubscribe(self, channel: str, id_: RequestId) -> None:
+        if channel not in self.connection.subscriptions:
+            raise ProtocolError("not_subscribed", f"not subscribed to {channel}", id=id_)
+        self.forget(channel)
+        await self.connection.send(
+            protocol.encode({"type": "unsubscribed", "channel": channel}, id_)
+        )
+
+    def forget(self, channel: str) -> None:
+        subscription = self.connection.subscriptions.pop(channel, None)
+        if subscription is not None:
+            self.state.hub.leave(channel, subscription)
+            METRICS.subscriptions.dec()
+
+    def close(self) -> None:
+        """Leave every channel (the client is gone)."""
+        for channel in list(self.connection.subscriptions):
+            self.forget(channel)

@@ -1,0 +1,80 @@
+"""Server-Sent Events: snapshot first, `id:` is the seq, `Last-Event-ID` resumes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from switchboard.config import Settings
+from tests.helpers import LiveServer, sse, start_server
+
+
+async def test_snapshot_then_live_events(server: LiveServer, slug: str) -> None:
+    await server.create_board(slug, title="Ops")
+    await server.put_widget(slug, "n", value=1)
+    async with sse(server.http, f"/api/boards/{slug}/stream") as stream:
+        snapshot = await stream.next()
+        assert (snapshot.event, snapshot.id) == ("snapshot", 1)
+        assert snapshot.data["data"]["widgets"][0]["value"] == 1
+        await server.set_value(slug, "n", 2)
+        await server.set_value(slug, "n", 3)
+        events = await stream.events(2)
+    assert [e.id for e in events] == [2, 3]
+    assert [e.data["seq"] for e in events] == [2, 3]
+    assert events[1].data["event"] == "widget.updated"
+    assert events[1].data["data"]["value"] == 3
+
+
+async def test_last_event_id_resumes_without_snapshot(server: LiveServer, slug: str) -> None:
+    await server.create_board(slug)
+    await server.put_widget(slug, "n", value=0)
+    for value in range(1, 6):
+        await server.set_value(slug, "n", value)
+    headers = {"Last-Event-ID": "2"}
+    async with sse(server.http, f"/api/boards/{slug}/stream", headers) as stream:
+        first = await stream.next()
+        assert (first.event, first.id) == ("message", 3)
+        rest = await stream.events(3)
+        await server.set_value(slug, "n", 99)
+        live = await stream.events(1)
+    assert [e.id for e in rest] == [4, 5, 6]
+    assert live[0].id == 7
+    assert live[0].data["data"]["value"] == 99
+
+
+async def test_resume_after_a_thousand_missed_events(production: LiveServer, slug: str) -> None:
+    await production.create_board(slug)
+    await production.put_widget(slug, "s", kind="series", config={"max_points": 5})
+    path = f"/api/boards/{slug}/widgets/s/points"
+    for i in range(1000):
+        response = await production.http.post(path, json={"points": [{"v": i}]})
+        assert response.status_code == 200, response.text
+    async with sse(production.http, f"/api/boards/{slug}/stream", {"Last-Event-ID": "1"}) as stream:
+        events = await stream.events(1000, timeout=30)
+    assert [e.id for e in events] == list(range(2, 1002))
+    assert [e.data["data"]["points"][0]["v"] for e in events] == list(range(1000))
+
+
+async def test_unknown_board_is_a_json_404(server: LiveServer) -> None:
+    response = await server.http.get("/api/boards/nope/stream")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_bad_last_event_id_is_rejected(server: LiveServer, slug: str) -> None:
+    await server.create_board(slug)
+    response = await server.http.get(f"/api/boards/{slug}/stream", headers={"Last-Event-ID": "x"})
+    assert response.status_code in (400, 422)
+    assert "error" in response.json()
+
+
+async def test_idle_stream_gets_keepalive_comments(tmp_path: Path, slug: str) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/sb.db", sse_keepalive=0.1)
+    async with start_server(settings) as live:
+        await live.create_board(slug)
+        async with sse(live.http, f"/api/boards/{slug}/stream") as stream:
+            await stream.next()  # the snapshot
+            await asyncio.sleep(0.35)
+            await live.put_widget(slug, "n", value=1)
+            assert (await stream.next()).id == 1
+    assert stream.comments.count(": keep-alive") >= 2

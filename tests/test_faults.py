@@ -1,0 +1,254 @@
+"""Fault injection with real processes: Redis stopped and restarted, workers killed,
+clients reconnecting elsewhere with `since`. Every subscriber must end with every
+committed event exactly once, in seq order, agreeing with the REST history."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from switchboard.config import Settings
+from tests.helpers import (
+    LiveServer,
+    RedisServer,
+    ServerProcess,
+    WsClient,
+    eventually,
+    spawn_server,
+    sse,
+    start_server,
+)
+
+
+def _env(pg_url: str, redis: RedisServer, prefix: str) -> dict[str, str]:
+    return {
+        "SWITCHBOARD_DATABASE_URL": pg_url,
+        "SWITCHBOARD_BROKER_URL": redis.url,
+        "SWITCHBOARD_BROKER_PREFIX": prefix,
+        "SWITCHBOARD_LOG_LEVEL": "warning",
+    }
+
+
+class Watcher:
+    """A subscriber that survives anything: on any disconnect it reconnects to a live
+    worker with `since` = the last seq it holds, like a well-written client."""
+
+    def __init__(self, slug: str, workers: list[ServerProcess], start: int) -> None:
+        self.slug = slug
+        self.workers = workers
+        self.seqs: list[int] = []
+        self.frames: dict[int, dict[str, Any]] = {}
+        self.position = 0
+        self.reconnects = 0
+        self._turn = itertools.cycle(range(len(workers)))
+        for _ in range(start):
+            next(self._turn)
+        self.task = asyncio.create_task(self._run())
+
+    def _next_worker(self) -> ServerProcess:
+        for _ in range(len(self.workers)):
+            worker = self.workers[next(self._turn)]
+            if worker.process.poll() is None:
+                return worker
+        raise RuntimeError("no live worker")
+
+    async def _run(self) -> None:
+        first = True
+        while True:
+            try:
+                async with connect(self._next_worker().ws_url, open_timeout=3) as conn:
+                    ws = WsClient(conn)
+                    if first:
+                        await ws.subscribe(self.slug)
+                        snapshot = await ws.recv()
+                        assert snapshot["type"] == "snapshot"
+                        self.position = snapshot["seq"]
+                        first = False
+                    else:
+                        await ws.subscribe(self.slug, since=self.position)
+                    async for raw in conn:
+                        frame = orjson.loads(raw)
+                        assert frame["type"] == "event", frame
+                        self.seqs.append(frame["seq"])
+                        self.frames[frame["seq"]] = frame
+                        self.position = frame["seq"]
+            except (ConnectionClosed, OSError, TimeoutError):
+                pass
+            self.reconnects += 1
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def _write(workers: list[ServerProcess], slug: str, writer: int, count: int) -> int:
+    """PATCH `count` values, retrying each on another worker with the same Idempotency-Key."""
+    turn = itertools.cycle(workers)
+    async with httpx.AsyncClient(timeout=5) as http:
+        for i in range(count):
+            key = uuid.uuid4().hex
+            while True:
+                worker = next(turn)
+                if worker.process.poll() is not None:
+                    continue
+                try:
+                    response = await http.patch(
+                        f"{worker.base_url}/api/boards/{slug}/widgets/w{writer}",
+                        json={"value": i},
+                        headers={"Idempotency-Key": key},
+                    )
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+                    continue
+                if response.status_code == 200:
+                    break
+                assert response.status_code in (409, 503), response.text
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
+    return count
+
+
+async def test_redis_restarts_and_a_killed_worker_lose_nothing(
+    pg_url: str, redis_server: RedisServer, prefix: str, slug: str
+) -> None:
+    env = _env(pg_url, redis_server, prefix)
+    workers = list(await asyncio.gather(*(spawn_server(env) for _ in range(3))))
+    watchers: list[Watcher] = []
+    try:
+        async with httpx.AsyncClient(base_url=workers[0].base_url) as http:
+            assert (await http.post("/api/boards", json={"slug": slug})).status_code == 201
+            for writer in range(3):
+                response = await http.put(
+                    f"/api/boards/{slug}/widgets/w{writer}", json={"kind": "number", "value": 0}
+                )
+                assert response.status_code == 201
+        watchers = [Watcher(slug, workers, n) for n in range(9)]
+        await eventually(lambda: all(w.position >= 3 for w in watchers), timeout=10)
+
+        writes = asyncio.gather(*(_write(workers, slug, n, 150) for n in range(3)))
+        for _ in range(3):
+            await asyncio.sleep(0.7)
+            redis_server.stop()
+            await asyncio.sleep(0.7)
+            redis_server.start()
+        workers[1].kill(signal.SIGKILL)
+        assert sum(await writes) == 450
+
+        async with httpx.AsyncClient(base_url=workers[0].base_url) as http:
+            head = (await http.get(f"/api/boards/{slug}")).json()["seq"]
+            history: list[dict[str, Any]] = []
+            after = 0
+            while after < head:
+                page = (await http.get(f"/api/boards/{slug}/events?after={after}&limit=500")).json()
+                history.extend(page["items"])
+                after = history[-1]["seq"]
+        assert head == 3 + 450
+        assert [e["seq"] for e in history] == list(range(1, head + 1))
+
+        await eventually(lambda: all(w.position == head for w in watchers), timeout=20)
+        by_seq = {e["seq"]: e for e in history}
+        for watcher in watchers:
+            start = watcher.seqs[0]
+            assert watcher.seqs == list(range(start, head + 1))  # in order, no gap, no duplicate
+            assert start <= 4
+            for seq, frame in watcher.frames.items():
+                assert {k: v for k, v in frame.items() if k != "type"} == by_seq[seq]
+        assert sum(w.reconnects for w in watchers) >= 3  # the killed worker's clients moved
+    finally:
+        for watcher in watchers:
+            await watcher.stop()
+        for worker in workers:
+            worker.stop()
+
+
+async def test_writes_and_delivery_continue_while_redis_is_down(
+    pg_url: str, redis_server: RedisServer, prefix: str, slug: str
+) -> None:
+    """REST writes commit while Redis is gone; the store poll delivers them meanwhile."""
+    settings = Settings(database_url=pg_url, broker_url=redis_server.url, broker_prefix=prefix)
+    async with start_server(settings) as live:
+        await live.create_board(slug)
+        await live.put_widget(slug, "n", value=0)
+        ws = await live.ws()
+        await ws.subscribe(slug, since=1)
+        redis_server.stop()
+        ready = await _readyz(live.http, 503)
+        assert ready.json()["broker"] == "unavailable"
+        for value in range(1, 6):
+            await live.set_value(slug, "n", value)
+        events = await ws.events(5, timeout=5)
+        assert [e["seq"] for e in events] == [2, 3, 4, 5, 6]
+        redis_server.start()
+        await _readyz(live.http, 200)
+        await live.set_value(slug, "n", 7)
+        assert [e["seq"] for e in await ws.events(1)] == [7]
+        await ws.close()
+
+
+async def _readyz(http: httpx.AsyncClient, status: int) -> httpx.Response:
+    """Poll `/readyz` until it answers `status` (the broker state changes in the background)."""
+    for _ in range(100):
+        response = await http.get("/readyz")
+        if response.status_code == status:
+            return response
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"/readyz never answered {status}")
+
+
+async def test_reconnect_after_missing_a_thousand_events(production: LiveServer, slug: str) -> None:
+    await production.create_board(slug)
+    await production.put_widget(slug, "s", kind="series", config={"max_points": 3})
+    ws = await production.ws()
+    await ws.subscribe(slug)
+    seen = (await ws.recv())["seq"]
+    await ws.close()
+    path = f"/api/boards/{slug}/widgets/s/points"
+    for i in range(1000):
+        assert (await production.http.post(path, json={"points": [{"v": i}]})).status_code == 200
+    ws = await production.ws()
+    await ws.subscribe(slug, since=seen)
+    events = await ws.events(1000, timeout=30)
+    assert [e["seq"] for e in events] == list(range(seen + 1, seen + 1001))
+    await ws.close()
+
+
+@pytest.fixture
+async def one_worker(pg_url: str, redis_server: RedisServer, prefix: str) -> AsyncIterator[Any]:
+    worker = await spawn_server(_env(pg_url, redis_server, prefix))
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+async def test_sigterm_closes_websockets_with_1012_and_ends_sse(
+    one_worker: ServerProcess, slug: str
+) -> None:
+    async with httpx.AsyncClient(base_url=one_worker.base_url) as http:
+        assert (await http.post("/api/boards", json={"slug": slug})).status_code == 201
+        ws = WsClient(await connect(one_worker.ws_url))
+        await ws.subscribe(slug)
+        await ws.recv()
+        async with sse(http, f"/api/boards/{slug}/stream") as stream:
+            await stream.next()
+            one_worker.kill(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv(timeout=5)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1012
+            with pytest.raises((EOFError, httpx.RemoteProtocolError)):
+                await stream.next(timeout=5)
+    assert one_worker.process.wait(10) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
