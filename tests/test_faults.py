@@ -252,3 +252,21 @@ async def test_sigterm_closes_websockets_with_1012_and_ends_sse(
             with pytest.raises((EOFError, httpx.RemoteProtocolError)):
                 await stream.next(timeout=5)
     assert one_worker.process.wait(10) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
+
+
+async def test_database_down_means_503_and_nothing_half_done(slug: str) -> None:
+    """With PostgreSQL unreachable, writes answer 503 in the error shape; nothing is published."""
+    settings = Settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    async with start_server(settings) as live:
+        ws = await live.ws()
+        await ws.send({"type": "subscribe", "channel": f"board:{slug}", "id": 1})
+        reply = await ws.recv()
+        assert (reply["type"], reply["code"], reply["id"]) == ("error", "unavailable", 1)
+        response = await live.http.post("/api/boards", json={"slug": slug})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "unavailable"
+        ready = await live.http.get("/readyz")
+        assert (ready.status_code, ready.json()["database"]) == (503, "unavailable")
+        await ws.send({"type": "ping", "id": 2})
+        assert await ws.recv() == {"type": "pong", "id": 2}
+        await ws.close()
