@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -71,17 +72,24 @@ def slug() -> str:
     return f"b-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=["embedded", "production"])
+BACKENDS = ["embedded", "production"]
+
+
+def backend_settings(
+    backend: str, tmp_path: Path, pg_url: str, prefix: str, **overrides: Any
+) -> Settings:
+    """Settings for the embedded default (SQLite + memory) or production (PostgreSQL + Redis)."""
+    if backend == "embedded":
+        return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/sb.db", **overrides)
+    return Settings(database_url=pg_url, broker_url=REDIS_URL, broker_prefix=prefix, **overrides)
+
+
+@pytest.fixture(params=BACKENDS)
 async def server(
     request: pytest.FixtureRequest, tmp_path: Path, prefix: str, pg_url: str
 ) -> AsyncIterator[LiveServer]:
-    """A running server, once on the embedded default (SQLite + memory) and once in
-    production mode (PostgreSQL + Redis)."""
-    if request.param == "embedded":
-        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/sb.db")
-    else:
-        settings = Settings(database_url=pg_url, broker_url=REDIS_URL, broker_prefix=prefix)
-    async with start_server(settings) as live:
+    """A running server, once on the embedded default and once in production mode."""
+    async with start_server(backend_settings(request.param, tmp_path, pg_url, prefix)) as live:
         yield live
 
 

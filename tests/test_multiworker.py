@@ -136,3 +136,22 @@ async def test_serve_with_two_workers(pg_url: str, prefix: str, slug: str) -> No
                 await ws.close()
     finally:
         server.stop()
+
+
+async def test_idempotency_key_holds_across_workers(
+    workers: list[ServerProcess], slug: str
+) -> None:
+    """A write retried on another worker returns the first answer and is not repeated."""
+    a, b = workers
+    headers = {"Idempotency-Key": f"retry-{slug}"}
+    path = f"/api/boards/{slug}/widgets/s/points"
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{a.base_url}/api/boards", json={"slug": slug})
+        await http.put(f"{a.base_url}/api/boards/{slug}/widgets/s", json={"kind": "series"})
+        first = await http.post(f"{a.base_url}{path}", json={"points": [{"v": 1}]}, headers=headers)
+        retry = await http.post(f"{b.base_url}{path}", json={"points": [{"v": 1}]}, headers=headers)
+        widget = (await http.get(f"{b.base_url}/api/boards/{slug}/widgets/s")).json()
+    assert first.status_code == retry.status_code == 200
+    assert retry.content == first.content
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert len(widget["value"]) == 1
