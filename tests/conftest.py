@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from switchboard.config import Settings
 from switchboard.store import migrate
-from tests.helpers import LiveServer, RedisServer, start_server
+from tests.helpers import ADMIN_KEY, LiveServer, RedisServer, start_server
 
 PG_ADMIN_URL = os.environ.get(
     "SWITCHBOARD_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -79,9 +79,12 @@ def backend_settings(
     backend: str, tmp_path: Path, pg_url: str, prefix: str, **overrides: Any
 ) -> Settings:
     """Settings for the embedded default (SQLite + memory) or production (PostgreSQL + Redis)."""
+    overrides.setdefault("admin_key", ADMIN_KEY)
+    overrides.setdefault("write_rate_limit", 0)  # the limit has its own tests
     if backend == "embedded":
         return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/sb.db", **overrides)
-    return Settings(database_url=pg_url, broker_url=REDIS_URL, broker_prefix=prefix, **overrides)
+    overrides.setdefault("broker_url", REDIS_URL)
+    return Settings(database_url=pg_url, broker_prefix=prefix, **overrides)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -96,6 +99,5 @@ async def server(
 @pytest.fixture
 async def production(pg_url: str, prefix: str) -> AsyncIterator[LiveServer]:
     """A running server on PostgreSQL + Redis."""
-    settings = Settings(database_url=pg_url, broker_url=REDIS_URL, broker_prefix=prefix)
-    async with start_server(settings) as live:
+    async with start_server(backend_settings("production", Path(), pg_url, prefix)) as live:
         yield live

@@ -10,8 +10,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +23,10 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from switchboard.app import create_app
 from switchboard.config import Settings
+
+ADMIN_KEY = f"sbtest-admin-{uuid.uuid4().hex}"
+"""`SWITCHBOARD_ADMIN_KEY` of every server the tests start (unless a test says otherwise)."""
+AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def free_port() -> int:
@@ -36,7 +42,10 @@ class LiveServer:
     ws_url: str
     http: httpx.AsyncClient = field(repr=False)
 
-    async def ws(self, **kwargs: Any) -> WsClient:
+    async def ws(self, credential: str | None = ADMIN_KEY, **kwargs: Any) -> WsClient:
+        """A WebSocket client, with the admin key unless given another credential (or None)."""
+        if credential is not None:
+            kwargs.setdefault("additional_headers", {"Authorization": f"Bearer {credential}"})
         return WsClient(await connect(self.ws_url, **kwargs))
 
     async def create_board(self, slug: str, **fields: Any) -> dict[str, Any]:
@@ -119,7 +128,8 @@ async def start_server(settings: Settings) -> AsyncIterator[LiveServer]:
         await asyncio.sleep(0.01)
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        headers = {"Authorization": f"Bearer {settings.admin_key}"} if settings.admin_key else {}
+        async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as http:
             yield LiveServer(base, f"ws://127.0.0.1:{port}/ws", http)
     finally:
         server.should_exit = True
@@ -155,10 +165,19 @@ class ServerProcess:
 
 
 async def spawn_server(
-    env: Mapping[str, str], *, workers: int = 1, cwd: str | None = None, timeout: float = 20.0
+    env: Mapping[str, str],
+    *,
+    workers: int = 1,
+    cwd: str | None = None,
+    timeout: float = 20.0,
+    admin_key: str | None = ADMIN_KEY,
+    stderr: Path | None = None,
 ) -> ServerProcess:
     """Start `switchboard serve` as its own process group and wait until it answers."""
     port = free_port()
+    env = {"SWITCHBOARD_WRITE_RATE_LIMIT": "0", **env}  # the limit has its own tests
+    if admin_key:
+        env["SWITCHBOARD_ADMIN_KEY"] = admin_key
     process = subprocess.Popen(
         [
             sys.executable,
@@ -173,6 +192,7 @@ async def spawn_server(
         env={**os.environ, **env},
         cwd=cwd,
         start_new_session=True,
+        stderr=stderr.open("wb") if stderr is not None else None,
     )
     handle = ServerProcess(port, process)
     deadline = time.monotonic() + timeout

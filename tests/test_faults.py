@@ -10,6 +10,7 @@ import itertools
 import signal
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +20,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from switchboard.config import Settings
+from tests.conftest import backend_settings
 from tests.helpers import (
+    ADMIN_KEY,
+    AUTH,
     LiveServer,
     RedisServer,
     ServerProcess,
@@ -67,7 +71,9 @@ class Watcher:
         first = True
         while True:
             try:
-                async with connect(self._next_worker().ws_url, open_timeout=3) as conn:
+                async with connect(
+                    self._next_worker().ws_url, open_timeout=3, additional_headers=AUTH
+                ) as conn:
                     ws = WsClient(conn)
                     if first:
                         await ws.subscribe(self.slug)
@@ -97,7 +103,7 @@ class Watcher:
 async def _write(workers: list[ServerProcess], slug: str, writer: int, count: int) -> int:
     """PATCH `count` values, retrying each on another worker with the same Idempotency-Key."""
     turn = itertools.cycle(workers)
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with httpx.AsyncClient(timeout=5, headers=AUTH) as http:
         for i in range(count):
             key = uuid.uuid4().hex
             while True:
@@ -128,7 +134,7 @@ async def test_redis_restarts_and_a_killed_worker_lose_nothing(
     workers = list(await asyncio.gather(*(spawn_server(env) for _ in range(3))))
     watchers: list[Watcher] = []
     try:
-        async with httpx.AsyncClient(base_url=workers[0].base_url) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=workers[0].base_url) as http:
             assert (await http.post("/api/boards", json={"slug": slug})).status_code == 201
             for writer in range(3):
                 response = await http.put(
@@ -147,7 +153,7 @@ async def test_redis_restarts_and_a_killed_worker_lose_nothing(
         workers[1].kill(signal.SIGKILL)
         assert sum(await writes) == 450
 
-        async with httpx.AsyncClient(base_url=workers[0].base_url) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=workers[0].base_url) as http:
             head = (await http.get(f"/api/boards/{slug}")).json()["seq"]
             history: list[dict[str, Any]] = []
             after = 0
@@ -178,7 +184,7 @@ async def test_writes_and_delivery_continue_while_redis_is_down(
     pg_url: str, redis_server: RedisServer, prefix: str, slug: str
 ) -> None:
     """REST writes commit while Redis is gone; the store poll delivers them meanwhile."""
-    settings = Settings(database_url=pg_url, broker_url=redis_server.url, broker_prefix=prefix)
+    settings = backend_settings("production", Path(), pg_url, prefix, broker_url=redis_server.url)
     async with start_server(settings) as live:
         await live.create_board(slug)
         await live.put_widget(slug, "n", value=0)
@@ -237,9 +243,9 @@ async def one_worker(pg_url: str, redis_server: RedisServer, prefix: str) -> Asy
 async def test_sigterm_closes_websockets_with_1012_and_ends_sse(
     one_worker: ServerProcess, slug: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=one_worker.base_url) as http:
+    async with httpx.AsyncClient(headers=AUTH, base_url=one_worker.base_url) as http:
         assert (await http.post("/api/boards", json={"slug": slug})).status_code == 201
-        ws = WsClient(await connect(one_worker.ws_url))
+        ws = WsClient(await connect(one_worker.ws_url, additional_headers=AUTH))
         await ws.subscribe(slug)
         await ws.recv()
         async with sse(http, f"/api/boards/{slug}/stream") as stream:
@@ -256,7 +262,9 @@ async def test_sigterm_closes_websockets_with_1012_and_ends_sse(
 
 async def test_database_down_means_503_and_nothing_half_done(slug: str) -> None:
     """With PostgreSQL unreachable, writes answer 503 in the error shape; nothing is published."""
-    settings = Settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    settings = Settings(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none", admin_key=ADMIN_KEY
+    )
     async with start_server(settings) as live:
         ws = await live.ws()
         await ws.send({"type": "subscribe", "channel": f"board:{slug}", "id": 1})

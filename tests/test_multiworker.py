@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.helpers import ServerProcess, WsClient, spawn_server
+from tests.helpers import AUTH, ServerProcess, WsClient, spawn_server
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ async def workers(pg_url: str, prefix: str) -> AsyncIterator[list[ServerProcess]
 async def _watch(url: str, slug: str) -> tuple[WsClient, int]:
     from websockets.asyncio.client import connect
 
-    ws = WsClient(await connect(url))
+    ws = WsClient(await connect(url, additional_headers=AUTH))
     await ws.subscribe(slug)
     snapshot = await ws.recv()
     assert snapshot["type"] == "snapshot"
@@ -43,7 +43,7 @@ async def test_write_on_one_worker_reaches_the_other(
     workers: list[ServerProcess], slug: str
 ) -> None:
     a, b = workers
-    async with httpx.AsyncClient(base_url=a.base_url) as http:
+    async with httpx.AsyncClient(headers=AUTH, base_url=a.base_url) as http:
         assert (await http.post("/api/boards", json={"slug": slug})).status_code == 201
         ws_b, _ = await _watch(b.ws_url, slug)
         ws_a, _ = await _watch(a.ws_url, slug)
@@ -63,13 +63,13 @@ async def test_concurrent_writers_on_both_workers_give_gapless_seq(
     """Writers on both workers at once: every subscriber sees 1..N in order, once each."""
     a, b = workers
     per_writer = 40
-    async with httpx.AsyncClient(base_url=a.base_url) as http:
+    async with httpx.AsyncClient(headers=AUTH, base_url=a.base_url) as http:
         await http.post("/api/boards", json={"slug": slug})
         await http.put(f"/api/boards/{slug}/widgets/w", json={"kind": "number", "value": 0})
     watchers = [await _watch(w.ws_url, slug) for w in (a, b, a, b)]
 
     async def write(base_url: str, writer: int) -> None:
-        async with httpx.AsyncClient(base_url=base_url) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=base_url) as http:
             for i in range(per_writer):
                 response = await http.patch(
                     f"/api/boards/{slug}/widgets/w", json={"value": writer * 1000 + i}
@@ -78,7 +78,7 @@ async def test_concurrent_writers_on_both_workers_give_gapless_seq(
 
     await asyncio.gather(*(write(w.base_url, n) for n, w in enumerate((a, b, a, b))))
     total = 1 + 4 * per_writer
-    async with httpx.AsyncClient(base_url=b.base_url) as http:
+    async with httpx.AsyncClient(headers=AUTH, base_url=b.base_url) as http:
         history = []
         after = 0
         while True:
@@ -99,7 +99,7 @@ async def test_reconnect_to_other_worker_with_since(
     workers: list[ServerProcess], slug: str
 ) -> None:
     a, b = workers
-    async with httpx.AsyncClient(base_url=a.base_url) as http:
+    async with httpx.AsyncClient(headers=AUTH, base_url=a.base_url) as http:
         await http.post("/api/boards", json={"slug": slug})
         ws, _ = await _watch(a.ws_url, slug)
         await http.put(f"/api/boards/{slug}/widgets/w", json={"kind": "number", "value": 0})
@@ -109,7 +109,7 @@ async def test_reconnect_to_other_worker_with_since(
             await http.patch(f"/api/boards/{slug}/widgets/w", json={"value": i})
     from websockets.asyncio.client import connect
 
-    again = WsClient(await connect(b.ws_url))
+    again = WsClient(await connect(b.ws_url, additional_headers=AUTH))
     await again.subscribe(slug, since=first["seq"])
     events = await again.events(25)
     assert [e["seq"] for e in events] == list(range(2, 27))
@@ -126,7 +126,7 @@ async def test_serve_with_two_workers(pg_url: str, prefix: str, slug: str) -> No
     }
     server = await spawn_server(env, workers=2)
     try:
-        async with httpx.AsyncClient(base_url=server.base_url) as http:
+        async with httpx.AsyncClient(headers=AUTH, base_url=server.base_url) as http:
             await http.post("/api/boards", json={"slug": slug})
             clients = [await _watch(server.ws_url, slug) for _ in range(8)]
             await http.put(f"/api/boards/{slug}/widgets/w", json={"kind": "number", "value": 1})
@@ -145,7 +145,7 @@ async def test_idempotency_key_holds_across_workers(
     a, b = workers
     headers = {"Idempotency-Key": f"retry-{slug}"}
     path = f"/api/boards/{slug}/widgets/s/points"
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(headers=AUTH) as http:
         await http.post(f"{a.base_url}/api/boards", json={"slug": slug})
         await http.put(f"{a.base_url}/api/boards/{slug}/widgets/s", json={"kind": "series"})
         first = await http.post(f"{a.base_url}{path}", json={"points": [{"v": 1}]}, headers=headers)

@@ -12,6 +12,7 @@ import typer
 import uvicorn
 
 from switchboard.config import Settings
+from switchboard.store.db import Database
 
 app = typer.Typer(
     help="Switchboard: live dashboards over REST, WebSocket and SSE.", no_args_is_help=True
@@ -57,6 +58,82 @@ def migrate() -> None:
     url = Settings().database_url
     asyncio.run(migrations.upgrade(url))
     typer.echo("database is at the latest revision")
+
+
+keys_app = typer.Typer(help="API keys in the configured store.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+async def _open_store() -> Database:
+    from switchboard.store import migrate as migrations
+
+    settings = Settings()
+    if settings.is_sqlite:
+        await migrations.upgrade(settings.database_url)
+    return Database(settings.database_url)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="admin, write or read.")],
+    board: Annotated[
+        list[str] | None, typer.Option(help="Limit the key to this board (repeatable).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+) -> None:
+    """Create an API key and print it (the only time it is shown)."""
+    from switchboard.auth.principal import Role
+    from switchboard.store import keys
+
+    if role not in {r.value for r in Role}:
+        raise typer.BadParameter("must be admin, write or read", param_hint="--role")
+
+    async def run() -> str:
+        db = await _open_store()
+        try:
+            async with db.transaction() as tx:
+                new = await keys.create_key(tx, role=role, boards=board or None, name=name)
+            return new.secret
+        finally:
+            await db.dispose()
+
+    typer.echo(asyncio.run(run()))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (ids, roles, boards; never secrets)."""
+    from switchboard.store import keys
+
+    async def run() -> None:
+        db = await _open_store()
+        try:
+            async with db.read() as session:
+                for key in await keys.list_keys(session):
+                    state = "revoked" if key.revoked_at else "active"
+                    scope = ",".join(key.boards) if key.boards is not None else "*"
+                    typer.echo(f"{key.id}\t{key.role}\t{scope}\t{state}\t{key.name}")
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke a key; running workers stop accepting it within SWITCHBOARD_KEY_CACHE_TTL."""
+    from switchboard.store import keys
+
+    async def run() -> None:
+        db = await _open_store()
+        try:
+            async with db.transaction() as tx:
+                await keys.revoke_key(tx, key_id)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+    typer.echo(f"revoked {key_id}")
 
 
 def _value(raw: str) -> Any:

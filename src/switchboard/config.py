@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cached_property
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -50,6 +51,33 @@ class Settings(BaseSettings):
     """The same poll while the broker is down: the store is then the only doorbell."""
     sse_keepalive: float = Field(default=15.0, gt=0)
     """Seconds between `: keep-alive` comments on an idle SSE stream (proxies drop silent ones)."""
+
+    # Credentials and limits
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Browser origins allowed to open WebSockets besides the server's own ("*" for any);
+    comma-separated in the environment."""
+    token_ttl: int = Field(default=900, ge=1)
+    """Default lifetime of a viewer token, seconds."""
+    token_ttl_max: int = Field(default=86_400, ge=1)
+    key_cache_ttl: float = Field(default=5.0, ge=0)
+    """Seconds a worker trusts its cached copy of a key (revocations also evict at once)."""
+    credential_check_interval: float = Field(default=5.0, gt=0)
+    """Seconds between checks that open connections' keys are still live."""
+    write_rate_limit: int = Field(default=100, ge=0)
+    """Writes per second per credential, across all workers (0: no limit)."""
+    max_connections_per_credential: int = Field(default=1_000, ge=1)
+    """Open WebSocket/SSE connections per credential (per client address when anonymous),
+    per worker."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    ws_max_frames_per_second: int = Field(default=200, ge=1)
+    """A client sending more frames than this in a second is closed with 1008."""
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
+        return value
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -25,10 +25,13 @@ class AppError(Exception):
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
 
-    def __init__(self, message: str, *, details: Any = None) -> None:
+    def __init__(
+        self, message: str, *, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -39,6 +42,20 @@ class AppError(Exception):
 
 class BadRequest(AppError):
     """Raised for a request that cannot be parsed (malformed JSON, bad cursor)."""
+
+
+class Unauthorized(AppError):
+    """Raised when a credential is needed, or the one given is invalid, expired or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(AppError):
+    """Raised when a valid credential's role does not allow the action."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(AppError):
@@ -74,6 +91,18 @@ class Gone(AppError):
 
     status_code = 410
     code = "history_expired"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class RateLimited(AppError):
+    """Raised when a credential writes faster than its limit; `Retry-After` says when to retry."""
+
+    status_code = 429
+    code = "rate_limited"
 
 
 class ServiceUnavailable(AppError):
@@ -113,7 +142,7 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return JSONResponse(exc.body(), status_code=exc.status_code)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -143,6 +172,10 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "unavailable", "the database is unavailable; nothing was written")
 
 
+async def _too_deep(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(400, "invalid_json", "request body is nested too deeply")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, method=request.method)
     return error_response(500, "internal", "internal server error")
@@ -155,4 +188,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for exc in (DBAPIError, OSError, TimeoutError):
         app.add_exception_handler(exc, _database_error)
+    app.add_exception_handler(RecursionError, _too_deep)
     app.add_exception_handler(Exception, _unexpected)

@@ -51,8 +51,51 @@ def max_points(config: dict[str, Any]) -> int:
     return value
 
 
+MAX_DEPTH = 16
+MAX_NODES = 10_000
+MAX_JSON_INT = 2**63 - 1
+
+
+def clean_text(value: str, what: str = "text") -> str:
+    """Refuse what no store or browser handles well: NUL and other control characters
+    (tab and newlines aside), and lone surrogates (not encodable as UTF-8)."""
+    for char in value:
+        code = ord(char)
+        if (code < 32 and char not in "\t\n\r") or 0xD800 <= code <= 0xDFFF or code == 0x7F:
+            raise ValidationFailed(f"{what} contains a control character or a lone surrogate")
+    return value
+
+
+def check_json(value: Any, what: str) -> None:
+    """Bound free-form JSON (configs, values): depth, size, clean strings, sane numbers."""
+    nodes = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_DEPTH or nodes > MAX_NODES:
+            raise ValidationFailed(f"{what} is nested too deeply or too large")
+        if isinstance(item, str):
+            clean_text(item, what)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if abs(item) > MAX_JSON_INT:
+                raise ValidationFailed(f"{what} holds an integer beyond ±2^63")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValidationFailed(f"{what} holds a number that is not finite")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                clean_text(key, what)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+
+
 def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
     """Check the config keys a kind interprets; other keys are kept as given."""
+    check_json(config, "config")
     if kind == "series":
         max_points(config)
     elif kind == "gauge":
@@ -102,6 +145,7 @@ def validate_value(kind: str, value: Any, config: dict[str, Any]) -> Any:
     """Return the value as stored, or raise `ValidationFailed`."""
     if value is None:
         return None
+    check_json(value, "value")
     return _VALIDATORS[kind](value, config)
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from switchboard.auth.authenticator import Authenticator
+from switchboard.auth.limits import ConnectionCounter, RateLimiter
+from switchboard.auth.revocation import Revocations
 from switchboard.broker import Broker
 from switchboard.config import Settings
 from switchboard.realtime.drain import Drain
@@ -22,7 +25,11 @@ class AppState:
     broker: Broker
     hub: Hub
     publisher: Publisher
-    drain: Drain = field(default_factory=Drain)
+    auth: Authenticator
+    limiter: RateLimiter
+    streams: ConnectionCounter
+    revocations: Revocations
+    drain: Drain
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:

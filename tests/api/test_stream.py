@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from switchboard.config import Settings
+from tests.conftest import backend_settings
 from tests.helpers import LiveServer, sse, start_server
 
 
@@ -68,8 +68,10 @@ async def test_bad_last_event_id_is_rejected(server: LiveServer, slug: str) -> N
     assert "error" in response.json()
 
 
-async def test_idle_stream_gets_keepalive_comments(tmp_path: Path, slug: str) -> None:
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/sb.db", sse_keepalive=0.1)
+async def test_idle_stream_gets_keepalive_comments(
+    tmp_path: Path, pg_url: str, prefix: str, slug: str
+) -> None:
+    settings = backend_settings("embedded", tmp_path, pg_url, prefix, sse_keepalive=0.1)
     async with start_server(settings) as live:
         await live.create_board(slug)
         async with sse(live.http, f"/api/boards/{slug}/stream") as stream:

@@ -17,7 +17,7 @@ from switchboard.store import migrate
 from switchboard.store.models import Base
 from tests.conftest import create_database, drop_database
 
-TABLES = {"boards", "widgets", "events", "idempotency_keys"}
+TABLES = {"boards", "widgets", "events", "idempotency_keys", "api_keys", "settings"}
 
 
 async def _inspect(url: str) -> tuple[set[str], list[Any]]:
@@ -45,6 +45,7 @@ async def _round_trip(url: str) -> None:
     await migrate.downgrade(url, "0001")
     tables, _ = await _inspect(url)
     assert "idempotency_keys" not in tables
+    assert "api_keys" not in tables
     assert tables >= {"boards", "widgets", "events"}
     await migrate.downgrade(url, "base")
     tables, _ = await _inspect(url)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from switchboard.api import boards, events, ops, stream, widgets
+from switchboard.api import boards, events, keys, ops, stream, widgets
 
 api_router = APIRouter(prefix="/api")
-for module in (boards, widgets, events, stream):
+for module in (boards, widgets, events, stream, keys):
     api_router.include_router(module.router)
 
 ops_router = ops.router

@@ -8,8 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from switchboard.api.deps import IfMatch, State, etag
+from switchboard.api.deps import Caller, IfMatch, State, Writer, authorize_write, etag
 from switchboard.api.schemas import BoardCreate, BoardPatch, changes
+from switchboard.auth.principal import Principal
 from switchboard.errors import BadRequest
 from switchboard.resources import BoardOut, BoardPage, BoardSummary, board_out
 from switchboard.store import boards
@@ -29,8 +30,18 @@ def _decode_cursor(cursor: str) -> str:
         raise BadRequest("cursor is not one this API returned") from None
 
 
+def _visible(caller: Principal) -> boards.Scope:
+    """What a caller's list shows: everything, its boards plus public ones, or public ones."""
+    if caller.role is not None and caller.boards is None:
+        return boards.Scope(everything=True)
+    return boards.Scope(slugs=caller.boards or frozenset())
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_board(body: BoardCreate, state: State, response: Response) -> BoardOut:
+async def create_board(
+    body: BoardCreate, state: State, caller: Caller, response: Response
+) -> BoardOut:
+    await authorize_write(state, caller, body.slug)
     async with state.write() as tx:
         board = await boards.create_board(
             tx, slug=body.slug, title=body.title, description=body.description, public=body.public
@@ -42,14 +53,17 @@ async def create_board(body: BoardCreate, state: State, response: Response) -> B
 @router.get("")
 async def list_boards(
     state: State,
+    caller: Caller,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> BoardPage:
-    """Boards by slug; follow `next_cursor` until it is null."""
+    """The boards the caller may see, by slug; follow `next_cursor` until it is null."""
     size = min(limit or state.settings.page_limit_default, state.settings.page_limit_max)
     after = None if cursor is None else _decode_cursor(cursor)
     async with state.db.read() as session:
-        rows = await boards.list_boards(session, after=after, limit=size + 1)
+        rows = await boards.list_boards(
+            session, after=after, limit=size + 1, scope=_visible(caller)
+        )
     more = len(rows) > size
     rows = rows[:size]
     return BoardPage(
@@ -59,17 +73,18 @@ async def list_boards(
 
 
 @router.get("/{slug}")
-async def get_board(slug: str, state: State, response: Response) -> BoardOut:
+async def get_board(slug: str, state: State, caller: Caller, response: Response) -> BoardOut:
     """The board with all its widgets; `seq` is the last event the snapshot includes."""
     async with state.db.read() as session:
         board, widgets = await boards.load_board(session, slug)
+    caller.require_read(slug, board.public)
     response.headers.update(etag(board.version))
     return board_out(board, widgets)
 
 
 @router.patch("/{slug}")
 async def patch_board(
-    slug: str, body: BoardPatch, state: State, expected: IfMatch, response: Response
+    slug: str, body: BoardPatch, state: State, _: Writer, expected: IfMatch, response: Response
 ) -> BoardSummary:
     async with state.write() as tx:
         board = await boards.update_board(tx, slug, changes(body), if_match=expected)
@@ -78,6 +93,6 @@ async def patch_board(
 
 
 @router.delete("/{slug}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_board(slug: str, state: State, expected: IfMatch) -> None:
+async def delete_board(slug: str, state: State, _: Writer, expected: IfMatch) -> None:
     async with state.write() as tx:
         await boards.delete_board(tx, slug, if_match=expected)

@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard.auth.authenticator import presented_credential
+from switchboard.auth.principal import Principal
 from switchboard.errors import PreconditionFailed
 from switchboard.state import AppState
+from switchboard.store.events import find_board
+from switchboard.store.models import Board
 
 
 def get_state(request: Request) -> AppState:
@@ -31,5 +36,36 @@ State = Annotated[AppState, Depends(get_state)]
 IfMatch = Annotated[int | None, Depends(if_match)]
 
 
+async def current_principal(request: Request, state: State) -> Principal:
+    credential = presented_credential(
+        request.headers.get("authorization"), request.query_params.get("token")
+    )
+    return await state.auth.authenticate(credential)
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+async def authorize_write(state: AppState, caller: Principal, slug: str) -> None:
+    """May `caller` write board `slug` now: role, scope, then the write rate limit."""
+    caller.require_write(slug)
+    await state.limiter.check(caller.identity)
+
+
+async def board_writer(slug: str, state: State, caller: Caller) -> Principal:
+    await authorize_write(state, caller, slug)
+    return caller
+
+
+Writer = Annotated[Principal, Depends(board_writer)]
+
+
 def etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
+
+
+async def readable_board(session: AsyncSession, slug: str, caller: Principal) -> Board:
+    """The live board if `caller` may read it; 404 otherwise, whether or not it exists."""
+    board = await find_board(session, slug)
+    caller.require_read(slug, board.public)
+    return board

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from switchboard.api.deps import State
+from switchboard.api.deps import Caller, State, readable_board
 from switchboard.resources import EventPage, event_out
-from switchboard.store.events import events_after, find_board
+from switchboard.store.events import events_after
 
 router = APIRouter(prefix="/boards/{slug}", tags=["events"])
 
@@ -17,13 +17,14 @@ router = APIRouter(prefix="/boards/{slug}", tags=["events"])
 async def list_events(
     slug: str,
     state: State,
+    caller: Caller,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
 ) -> EventPage:
     """Events with seq > `after`, oldest first; 410 if some were trimmed by retention."""
     size = min(limit or state.settings.page_limit_default, state.settings.page_limit_max)
     async with state.db.read() as session:
-        board = await find_board(session, slug)
+        board = await readable_board(session, slug, caller)
         events = await events_after(session, board, after, limit=size)
     last = events[-1].seq if events else after
     return EventPage(

@@ -4,53 +4,53 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from switchboard.kinds import Kind
+from switchboard.kinds import Kind, clean_text
 from switchboard.realtime.protocol import SLUG_PATTERN
 
 Slug = Annotated[str, StringConstraints(pattern=rf"^{SLUG_PATTERN}$")]
-Title = Annotated[str, Field(max_length=200)]
-Description = Annotated[str, Field(max_length=10_000)]
+Title = Annotated[str, Field(max_length=200), AfterValidator(clean_text)]
+Description = Annotated[str, Field(max_length=10_000), AfterValidator(clean_text)]
 MAX_POINTS_PER_REQUEST = 1_000
 
 
-class _In(BaseModel):
+class StrictIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class BoardCreate(_In):
+class BoardCreate(StrictIn):
     slug: Slug
     title: Title = ""
     description: Description = ""
     public: bool = False
 
 
-class BoardPatch(_In):
+class BoardPatch(StrictIn):
     title: Title | None = None
     description: Description | None = None
     public: bool | None = None
 
 
-class WidgetPut(_In):
+class WidgetPut(StrictIn):
     kind: Kind
     title: Title = ""
     config: dict[str, Any] = Field(default_factory=dict)
     value: Any = None
 
 
-class WidgetPatch(_In):
+class WidgetPatch(StrictIn):
     title: Title | None = None
     config: dict[str, Any] | None = None
     value: Any = None
 
 
-class Point(_In):
-    t: str | None = None
+class Point(StrictIn):
+    t: Annotated[str, Field(max_length=64)] | None = None
     v: float | int
 
 
-class PointsIn(_In):
+class PointsIn(StrictIn):
     points: list[Point] = Field(min_length=1, max_length=MAX_POINTS_PER_REQUEST)
 
 

@@ -13,17 +13,19 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from switchboard.api.deps import State
+from switchboard.api.deps import Caller, State, readable_board
+from switchboard.auth.limits import stream_identity
+from switchboard.auth.principal import Principal
+from switchboard.errors import RateLimited
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
 from switchboard.realtime.protocol import MAX_SEQ, ProtocolError
 from switchboard.realtime.subscriber import Subscriber
 from switchboard.resources import channel_name
 from switchboard.state import AppState
-from switchboard.store.events import find_board
 
 router = APIRouter(prefix="/boards/{slug}", tags=["events"])
 
@@ -50,8 +52,10 @@ async def _start(subscriber: Subscriber, slug: str, since: int | None) -> None:
         subscriber.connection.close(CloseCode.TRY_AGAIN_LATER)
 
 
-async def _messages(state: AppState, slug: str, since: int | None) -> AsyncIterator[str]:
-    connection = Connection(max_queue=state.settings.ws_queue_max_messages)
+async def _messages(
+    state: AppState, caller: Principal, slug: str, since: int | None, identity: str
+) -> AsyncIterator[str]:
+    connection = Connection(max_queue=state.settings.ws_queue_max_messages, principal=caller)
     subscriber = Subscriber(state, connection)
     state.drain.track(connection)
     # Subscribing queues the replay, which may exceed the queue: drain while it runs.
@@ -64,6 +68,7 @@ async def _messages(state: AppState, slug: str, since: int | None) -> AsyncItera
         starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)
         subscriber.close()
+        state.streams.release(identity)
 
 
 @router.get(
@@ -73,15 +78,21 @@ async def _messages(state: AppState, slug: str, since: int | None) -> AsyncItera
 )
 async def stream(
     slug: str,
+    request: Request,
     state: State,
+    caller: Caller,
     last_event_id: Annotated[int | None, Header(ge=0, le=MAX_SEQ)] = None,
     since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
 ) -> StreamingResponse:
     """Live events after `Last-Event-ID` (or `since`); a `snapshot` first when neither is given."""
     async with state.db.read() as session:
-        await find_board(session, slug)  # a 404 now, before the stream starts
+        await readable_board(session, slug, caller)  # a 404 now, before the stream starts
+    identity = stream_identity(caller, request.client.host if request.client else None)
+    if not state.streams.acquire(identity):
+        raise RateLimited("too many open streams for this credential", headers={"Retry-After": "5"})
+    position = last_event_id if last_event_id is not None else since
     return StreamingResponse(
-        _messages(state, slug, last_event_id if last_event_id is not None else since),
+        _messages(state, caller, slug, position, identity),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

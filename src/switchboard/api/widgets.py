@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Response, status
 
-from switchboard.api.deps import IfMatch, State, etag
+from switchboard.api.deps import Caller, IfMatch, State, Writer, etag, readable_board
 from switchboard.api.schemas import PointsIn, WidgetPatch, WidgetPut, changes
 from switchboard.realtime.protocol import SLUG_PATTERN
 from switchboard.resources import WidgetOut
@@ -15,8 +15,11 @@ KeyPath = Path(pattern=rf"^{SLUG_PATTERN}$", description="Widget key, like a slu
 
 
 @router.get("/{key}")
-async def get_widget(slug: str, key: str, state: State, response: Response) -> WidgetOut:
+async def get_widget(
+    slug: str, key: str, state: State, caller: Caller, response: Response
+) -> WidgetOut:
     async with state.db.read() as session:
+        await readable_board(session, slug, caller)
         widget = await widgets.get_widget(session, slug, key)
     response.headers.update(etag(widget.version))
     return WidgetOut.model_validate(widget)
@@ -30,6 +33,7 @@ async def put_widget(
     slug: str,
     body: WidgetPut,
     state: State,
+    _: Writer,
     expected: IfMatch,
     response: Response,
     key: str = KeyPath,
@@ -54,7 +58,13 @@ async def put_widget(
 
 @router.patch("/{key}")
 async def patch_widget(
-    slug: str, key: str, body: WidgetPatch, state: State, expected: IfMatch, response: Response
+    slug: str,
+    key: str,
+    body: WidgetPatch,
+    state: State,
+    _: Writer,
+    expected: IfMatch,
+    response: Response,
 ) -> WidgetOut:
     """Change some fields, usually `value`; a series' `value` replaces its points."""
     async with state.write() as tx:
@@ -66,14 +76,14 @@ async def patch_widget(
 
 
 @router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_widget(slug: str, key: str, state: State, expected: IfMatch) -> None:
+async def delete_widget(slug: str, key: str, state: State, _: Writer, expected: IfMatch) -> None:
     async with state.write() as tx:
         await widgets.delete_widget(tx, slug, key, if_match=expected)
 
 
 @router.post("/{key}/points")
 async def append_points(
-    slug: str, key: str, body: PointsIn, state: State, response: Response
+    slug: str, key: str, body: PointsIn, state: State, _: Writer, response: Response
 ) -> WidgetOut:
     """Append points to a `series` widget; it keeps the newest `config.max_points`."""
     points = [p.model_dump(exclude_none=True) for p in body.points]

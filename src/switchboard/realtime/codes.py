@@ -17,5 +17,9 @@ class CloseCode(IntEnum):
     TRY_AGAIN_LATER = 1013
     SLOW_CONSUMER = 4008
     """The client did not read fast enough; reconnect with `since` to catch up."""
+    TOO_MANY_CONNECTIONS = 4029
+    """This credential holds too many connections on this worker; retry later, with backoff."""
     UNAUTHORIZED = 4101
+    """The credential is missing, invalid, expired or was revoked: get a new one."""
     FORBIDDEN = 4103
+    """The connection is not allowed (a browser Origin outside the allowed list)."""

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 import structlog
 
+from switchboard.auth.principal import ANONYMOUS, Principal
 from switchboard.metrics import METRICS
 from switchboard.realtime.codes import CloseCode
 
@@ -24,7 +25,8 @@ log = structlog.get_logger(__name__)
 class Connection:
     """The send side of one client."""
 
-    def __init__(self, *, max_queue: int) -> None:
+    def __init__(self, *, max_queue: int, principal: Principal = ANONYMOUS) -> None:
+        self.principal = principal
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
         self.subscriptions: dict[str, Subscription] = {}
         self.close_code: int | None = None

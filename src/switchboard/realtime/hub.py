@@ -16,7 +16,7 @@ every subscriber, late but in order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import orjson
@@ -160,6 +160,8 @@ class Hub:
         self.catchup_interval = catchup_interval
         self.degraded_interval = degraded_interval
         self._poller: asyncio.Task[None] | None = None
+        self.controls: dict[str, Callable[[bytes], None]] = {}
+        """Handlers for non-board channels (e.g. key revocations), by channel name."""
 
     def start(self) -> None:
         self._poller = asyncio.create_task(self._catch_up(), name="hub catch-up")
@@ -239,6 +241,10 @@ class Hub:
 
     # BrokerListener
     def on_message(self, channel: str, payload: bytes) -> None:
+        control = self.controls.get(channel)
+        if control is not None:
+            control(payload)
+            return
         target = self.channels.get(channel)
         if target is not None:
             target.inbox.put_nowait(payload)

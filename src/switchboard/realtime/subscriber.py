@@ -61,10 +61,13 @@ class Subscriber:
             async with self.state.db.read() as session:
                 if since is None:
                     board, widgets = await load_board(session, slug)
+                    self.connection.principal.require_read(slug, board.public)
                     await send(self._subscribed(channel, board.seq, id_))
                     await self._snapshot(channel, board.seq, board_out(board, widgets))
                     return board.seq
-                head = (await find_board(session, slug)).seq
+                board = await find_board(session, slug)
+                self.connection.principal.require_read(slug, board.public)
+                head = board.seq
         except NotFound as exc:
             raise ProtocolError("not_found", exc.message, id=id_) from None
         await send(self._subscribed(channel, head, id_))

@@ -1,4 +1,5 @@
-"""The `/ws` endpoint: read frames, dispatch on `type`, answer in order.
+"""The `/ws` endpoint: check who connects, then read frames, dispatch on `type`,
+answer in order.
 
 Each connection handles its own frames one at a time, so replies keep the
 order of requests; fan-out reaches it through its `Subscription`s meanwhile,
@@ -9,12 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from switchboard.auth.authenticator import presented_credential
+from switchboard.auth.limits import stream_identity
+from switchboard.auth.principal import Principal
+from switchboard.errors import Unauthorized
 from switchboard.metrics import METRICS
 from switchboard.realtime import protocol
+from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
 from switchboard.realtime.protocol import Ping, ProtocolError, Subscribe, Unsubscribe
 from switchboard.realtime.subscriber import Subscriber
@@ -46,6 +53,15 @@ class Handler(Subscriber):
             await self.connection.send(protocol.error(exc.code, exc.message, exc.id))
 
 
+def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
+    """Non-browser clients send no Origin; a browser's must be ours or an allowed one."""
+    origin = websocket.headers.get("origin")
+    if origin is None or "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    host = websocket.headers.get("host", "")
+    return origin.split("://", 1)[-1].rstrip("/") == host
+
+
 async def _write(websocket: WebSocket, connection: Connection) -> None:
     """Send queued frames; after `Connection.close`, send the close frame with its code."""
     try:
@@ -58,18 +74,70 @@ async def _write(websocket: WebSocket, connection: Connection) -> None:
             await websocket.close(connection.close_code)
 
 
+async def _refuse(websocket: WebSocket, code: CloseCode, kind: str, message: str) -> None:
+    """Accept only to say why, in an `error` frame a browser can read, then close."""
+    await websocket.accept()
+    await websocket.send_text(protocol.error(kind, message))
+    await websocket.close(code)
+
+
+async def _authenticate(websocket: WebSocket, state: AppState) -> Principal | None:
+    try:
+        credential = presented_credential(
+            websocket.headers.get("authorization"), websocket.query_params.get("token")
+        )
+        return await state.auth.authenticate(credential)
+    except Unauthorized as exc:
+        await _refuse(websocket, CloseCode.UNAUTHORIZED, "unauthorized", exc.message)
+        return None
+
+
 async def websocket_endpoint(websocket: WebSocket) -> None:
     state: AppState = websocket.state.switchboard
+    settings = state.settings
+    if not origin_allowed(websocket, settings.allowed_origins):
+        await websocket.close(CloseCode.FORBIDDEN)  # before accept: the handshake gets 403
+        return
+    principal = await _authenticate(websocket, state)
+    if principal is None:
+        return
+    identity = stream_identity(principal, websocket.client.host if websocket.client else None)
+    if not state.streams.acquire(identity):
+        message = "too many connections for this credential"
+        await _refuse(websocket, CloseCode.TOO_MANY_CONNECTIONS, "too_many_connections", message)
+        return
+    try:
+        await _serve(
+            websocket,
+            state,
+            Connection(max_queue=settings.ws_queue_max_messages, principal=principal),
+        )
+    finally:
+        state.streams.release(identity)
+
+
+async def _serve(websocket: WebSocket, state: AppState, connection: Connection) -> None:
     await websocket.accept()
-    connection = Connection(max_queue=state.settings.ws_queue_max_messages)
     handler = Handler(state, connection)
     state.drain.track(connection)
     writer = asyncio.create_task(_write(websocket, connection), name="ws writer")
+    expiry = None
+    if (expires_at := connection.principal.expires_at) is not None:
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, expires_at - time.time()), connection.close, CloseCode.UNAUTHORIZED
+        )
     METRICS.connections.inc()
+    limit, window, frames = state.settings.ws_max_frames_per_second, 0, 0
     try:
         while connection.close_code is None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                break
+            now = int(time.monotonic())
+            frames = frames + 1 if now == window else 1
+            window = now
+            if frames > limit:
+                connection.close(CloseCode.POLICY_VIOLATION)
                 break
             text = message.get("text")
             if text is None:
@@ -79,6 +147,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     except Exception:
         log.exception("websocket_handler_failed")
     finally:
+        if expiry is not None:
+            expiry.cancel()
         handler.close()
         if connection.close_code is not None:  # let the writer send the close frame first
             await asyncio.wait({writer}, timeout=CLOSE_TIMEOUT)

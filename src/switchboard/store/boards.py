@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.errors import Conflict, PreconditionFailed
@@ -80,9 +81,21 @@ async def load_board(session: AsyncSession, slug: str) -> tuple[Board, list[Widg
     return board, list(widgets)
 
 
-async def list_boards(session: AsyncSession, *, after: str | None, limit: int) -> list[Board]:
-    """Live boards ordered by slug, after the slug `after` (keyset pagination)."""
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which boards a listing may show: all, or the public ones plus `slugs`."""
+
+    everything: bool = False
+    slugs: frozenset[str] = frozenset()
+
+
+async def list_boards(
+    session: AsyncSession, *, after: str | None, limit: int, scope: Scope
+) -> list[Board]:
+    """Live boards in `scope` ordered by slug, after the slug `after` (keyset pagination)."""
     query = select(Board).where(Board.deleted_at.is_(None))
+    if not scope.everything:
+        query = query.where(or_(Board.public.is_(True), Board.slug.in_(sorted(scope.slugs))))
     if after is not None:
         query = query.where(Board.slug > after)
     return list(await session.scalars(query.order_by(Board.slug).limit(limit)))

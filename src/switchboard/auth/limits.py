@@ -1,0 +1,118 @@
+"""Per-credential limits: writes per second (shared by every worker) and open
+connections (per worker).
+
+The write limit is a one-second fixed window counted where every worker sees
+it: in Redis in production (`INCR` + `EXPIRE` on one key per credential and
+second), in memory in the embedded single process. If Redis is unreachable
+the limiter lets writes through rather than failing them: it protects the
+service, it must not become its outage.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+from collections import Counter
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from switchboard.auth.principal import Principal
+from switchboard.errors import RateLimited
+
+log = structlog.get_logger(__name__)
+
+
+class RateLimiter(abc.ABC):
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+
+    async def check(self, identity: str) -> None:
+        """Count one write by `identity`; `RateLimited` (with `Retry-After`) past the limit."""
+        if self.per_second <= 0:
+            return
+        now = time.time()
+        window = int(now)
+        if await self._count(identity, window) > self.per_second:
+            retry = max(1, math.ceil(window + 1 - now))
+            raise RateLimited(
+                f"at most {self.per_second} writes per second per credential",
+                headers={"Retry-After": str(retry)},
+            )
+
+    @abc.abstractmethod
+    async def _count(self, identity: str, window: int) -> int:
+        """This write's number within `window` for `identity`."""
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryRateLimiter(RateLimiter):
+    def __init__(self, per_second: int) -> None:
+        super().__init__(per_second)
+        self._window = 0
+        self._counts: Counter[str] = Counter()
+
+    async def _count(self, identity: str, window: int) -> int:
+        if window != self._window:
+            self._window, self._counts = window, Counter()
+        self._counts[identity] += 1
+        return self._counts[identity]
+
+
+class RedisRateLimiter(RateLimiter):
+    def __init__(self, per_second: int, url: str, prefix: str) -> None:
+        super().__init__(per_second)
+        self._redis = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._prefix = prefix
+
+    async def _count(self, identity: str, window: int) -> int:
+        key = f"{self._prefix}rate:{identity}:{window}"
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, 2)
+                count, _ = await pipe.execute()
+            return int(count)
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limiter_unavailable", error=repr(exc))
+            return 0
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def create_limiter(per_second: int, broker_url: str, prefix: str) -> RateLimiter:
+    """Counted in Redis when the broker is Redis (shared by all workers), else in memory."""
+    if broker_url.startswith(("redis:", "rediss:", "unix:")):
+        return RedisRateLimiter(per_second, broker_url, prefix)
+    return MemoryRateLimiter(per_second)
+
+
+def stream_identity(principal: Principal, client_host: str | None) -> str:
+    """Whose connection this is for the per-credential limit: anonymous ones count per address."""
+    if principal.kind == "anonymous" and client_host is not None:
+        return f"anonymous:{client_host}"
+    return principal.identity
+
+
+class ConnectionCounter:
+    """Open streaming connections per identity on this worker."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: Counter[str] = Counter()
+
+    def acquire(self, identity: str) -> bool:
+        if self._open[identity] >= self.limit:
+            return False
+        self._open[identity] += 1
+        return True
+
+    def release(self, identity: str) -> None:
+        self._open[identity] -= 1
+        if self._open[identity] <= 0:
+            del self._open[identity]

@@ -1,0 +1,82 @@
+"""Viewer tokens: short-lived signed JWTs (HS256) a key mints for a browser.
+
+A token never carries more than the key that minted it — the same role or a
+lower one, the same boards or fewer — and it dies with that key: every use
+checks that the minting key is still live.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import jwt
+
+from switchboard.auth.principal import Principal, Role
+from switchboard.errors import Forbidden, Unauthorized
+
+ALGORITHM = "HS256"
+TOKEN_TYPE = "sb-viewer"
+
+
+class TokenIssuer:
+    """Signs and checks tokens; the secret is loaded on first use (the store may be down
+    when the worker starts)."""
+
+    def __init__(self, load_secret: Callable[[], Awaitable[str]]) -> None:
+        self._load_secret = load_secret
+        self._secret: str | None = None
+
+    async def _key(self) -> str:
+        if self._secret is None:
+            self._secret = await self._load_secret()
+        return self._secret
+
+    async def mint(
+        self, minter: Principal, *, role: Role, boards: list[str] | None, ttl: int
+    ) -> tuple[str, int]:
+        """A token for `minter`'s boards (or fewer) at `role` (or lower); and its expiry."""
+        if minter.kind in ("anonymous", "token"):
+            raise Forbidden("tokens are minted with an API key")
+        if not minter.at_least(role):
+            raise Forbidden(f"a {minter.role} credential cannot mint a {role} token")
+        if minter.boards is not None:
+            if boards is None:
+                boards = sorted(minter.boards)
+            elif not set(boards) <= minter.boards:
+                raise Forbidden("a token cannot cover boards outside its key's scope")
+        now = int(time.time())
+        expires = now + ttl
+        claims = {
+            "typ": TOKEN_TYPE,
+            "sub": minter.key_id or "bootstrap",
+            "role": role.value,
+            "boards": sorted(set(boards)) if boards is not None else None,
+            "iat": now,
+            "exp": expires,
+        }
+        return jwt.encode(claims, await self._key(), algorithm=ALGORITHM), expires
+
+    async def verify(self, token: str) -> Principal:
+        """The token's principal; `Unauthorized` if it is forged, malformed or expired."""
+        try:
+            claims = jwt.decode(
+                token,
+                await self._key(),
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "sub", "role", "typ"]},
+            )
+            if claims["typ"] != TOKEN_TYPE:
+                raise jwt.InvalidTokenError("not a viewer token")
+            boards = claims.get("boards")
+            return Principal(
+                "token",
+                Role(claims["role"]),
+                frozenset(str(b) for b in boards) if boards is not None else None,
+                key_id=None if claims["sub"] == "bootstrap" else str(claims["sub"]),
+                expires_at=float(claims["exp"]),
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the token has expired") from None
+        except (jwt.InvalidTokenError, ValueError, TypeError):
+            raise Unauthorized("the token is not valid") from None
