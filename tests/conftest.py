@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from switchboard.config import Settings
 from switchboard.store import migrate
-from tests.helpers import ADMIN_KEY, LiveServer, RedisServer, start_server
+from tests.helpers import ADMIN_KEY, TOKEN_SECRET, LiveServer, RedisServer, start_server
 
 PG_ADMIN_URL = os.environ.get(
     "SWITCHBOARD_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -80,6 +80,7 @@ def backend_settings(
 ) -> Settings:
     """Settings for the embedded default (SQLite + memory) or production (PostgreSQL + Redis)."""
     overrides.setdefault("admin_key", ADMIN_KEY)
+    overrides.setdefault("secret", TOKEN_SECRET)
     overrides.setdefault("write_rate_limit", 0)  # the limit has its own tests
     if backend == "embedded":
         return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/sb.db", **overrides)

@@ -20,6 +20,7 @@ import httpx
 import orjson
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from switchboard.app import create_app
 from switchboard.config import Settings
@@ -27,6 +28,8 @@ from switchboard.config import Settings
 ADMIN_KEY = f"sbtest-admin-{uuid.uuid4().hex}"
 """`SWITCHBOARD_ADMIN_KEY` of every server the tests start (unless a test says otherwise)."""
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
+TOKEN_SECRET = f"sbtest-secret-{uuid.uuid4().hex}"
+"""`SWITCHBOARD_SECRET` of in-process test servers, so tests can forge expired tokens."""
 
 
 def free_port() -> int:
@@ -106,6 +109,16 @@ class WsClient:
 
     async def close(self) -> None:
         await self.connection.close()
+
+    async def closed_with(self, timeout: float = 5.0) -> int:
+        """Read until the server closes the connection; its close code."""
+        try:
+            while True:
+                await self.recv(timeout)
+        except ConnectionClosed as closed:
+            received = closed.rcvd
+        assert received is not None, "closed without a close frame"
+        return received.code
 
 
 @contextlib.asynccontextmanager

@@ -3,8 +3,30 @@
 from __future__ import annotations
 
 import logging
+import re
+from typing import Any
 
 import structlog
+
+_SECRET_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&\s]*")
+
+
+def redact(text: str) -> str:
+    """Hide credentials passed as `?token=` (browsers' only way on WebSocket and SSE)."""
+    return _SECRET_IN_QUERY.sub(r"\1[redacted]", text)
+
+
+class RedactQuery(logging.Filter):
+    """uvicorn's access log prints each request's path with its query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) for arg in record.args)
+        return True
+
+
+def _redacted(arg: Any) -> Any:
+    return redact(arg) if isinstance(arg, str) else arg
 
 
 def configure_logging(level: str = "info", *, json: bool = False) -> None:
@@ -24,3 +46,7 @@ def configure_logging(level: str = "info", *, json: bool = False) -> None:
         ),
         cache_logger_on_first_use=True,
     )
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQuery) for f in logger.filters):
+            logger.addFilter(RedactQuery())

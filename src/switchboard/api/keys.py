@@ -20,8 +20,11 @@ router = APIRouter(tags=["credentials"])
 KeyId = Annotated[str, Path(pattern=r"^[a-z0-9]{1,32}$")]
 
 
+RoleIn = Annotated[Role, Field(strict=False)]  # JSON carries the role as its string
+
+
 class KeyCreate(StrictIn):
-    role: Role
+    role: RoleIn
     boards: list[Slug] | None = Field(default=None, max_length=1000)
     """Limit the key to these boards; omit for every board."""
     name: str = Field(default="", max_length=200)
@@ -48,7 +51,7 @@ class KeyList(BaseModel):
 
 
 class TokenCreate(StrictIn):
-    role: Role = Role.READ
+    role: RoleIn = Role.READ
     boards: list[Slug] | None = Field(default=None, max_length=1000)
     ttl: int | None = Field(default=None, ge=1)
     """Seconds until the token expires (default 900; capped by SWITCHBOARD_TOKEN_TTL_MAX)."""

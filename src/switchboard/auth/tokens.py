@@ -36,8 +36,10 @@ class TokenIssuer:
         self, minter: Principal, *, role: Role, boards: list[str] | None, ttl: int
     ) -> tuple[str, int]:
         """A token for `minter`'s boards (or fewer) at `role` (or lower); and its expiry."""
-        if minter.kind in ("anonymous", "token"):
-            raise Forbidden("tokens are minted with an API key")
+        if minter.kind == "anonymous":
+            raise Unauthorized("minting a token needs an API key")
+        if minter.kind == "token":
+            raise Forbidden("tokens are minted with an API key, not with another token")
         if not minter.at_least(role):
             raise Forbidden(f"a {minter.role} credential cannot mint a {role} token")
         if minter.boards is not None:
