@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from switchboard.app import create_app
+from switchboard.cli import server_options
 from switchboard.config import Settings
 
 ADMIN_KEY = f"sbtest-admin-{uuid.uuid4().hex}"
@@ -129,8 +130,7 @@ async def start_server(settings: Settings) -> AsyncIterator[LiveServer]:
         create_app(settings),
         host="127.0.0.1",
         port=port,
-        log_level="warning",
-        ws="websockets-sansio",
+        **{**server_options(settings), "log_level": "warning"},
         lifespan="on",
     )
     server = uvicorn.Server(config)

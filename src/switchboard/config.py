@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Realtime
     ws_queue_max_messages: int = Field(default=1_000, ge=1)
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=256)
+    """Client frames larger than this get an `error` frame (the connection stays)."""
+    ws_max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """The hard limit: a larger client frame closes the connection with 1009."""
     ws_max_subscriptions: int = Field(default=100, ge=1)
     replay_page_size: int = Field(default=500, ge=1)
     broker_subscribe_timeout: float = Field(default=5.0, gt=0)

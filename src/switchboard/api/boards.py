@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from switchboard.api.deps import Caller, IfMatch, State, Writer, authorize_write, etag
+from switchboard.api.deps import Caller, IfMatch, SlugParam, State, Writer, authorize_write, etag
 from switchboard.api.schemas import BoardCreate, BoardPatch, changes
 from switchboard.auth.principal import Principal
 from switchboard.errors import BadRequest
@@ -73,7 +73,7 @@ async def list_boards(
 
 
 @router.get("/{slug}")
-async def get_board(slug: str, state: State, caller: Caller, response: Response) -> BoardOut:
+async def get_board(slug: SlugParam, state: State, caller: Caller, response: Response) -> BoardOut:
     """The board with all its widgets; `seq` is the last event the snapshot includes."""
     async with state.db.read() as session:
         board, widgets = await boards.load_board(session, slug)
@@ -84,7 +84,12 @@ async def get_board(slug: str, state: State, caller: Caller, response: Response)
 
 @router.patch("/{slug}")
 async def patch_board(
-    slug: str, body: BoardPatch, state: State, _: Writer, expected: IfMatch, response: Response
+    slug: SlugParam,
+    body: BoardPatch,
+    state: State,
+    _: Writer,
+    expected: IfMatch,
+    response: Response,
 ) -> BoardSummary:
     async with state.write() as tx:
         board = await boards.update_board(tx, slug, changes(body), if_match=expected)
@@ -93,6 +98,6 @@ async def patch_board(
 
 
 @router.delete("/{slug}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_board(slug: str, state: State, _: Writer, expected: IfMatch) -> None:
+async def delete_board(slug: SlugParam, state: State, _: Writer, expected: IfMatch) -> None:
     async with state.write() as tx:
         await boards.delete_board(tx, slug, if_match=expected)

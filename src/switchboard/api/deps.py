@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.auth.authenticator import presented_credential
 from switchboard.auth.principal import Principal
 from switchboard.errors import PreconditionFailed
+from switchboard.realtime.protocol import SLUG_PATTERN
 from switchboard.state import AppState
 from switchboard.store.events import find_board
 from switchboard.store.models import Board
@@ -32,6 +33,9 @@ def if_match(
     return int(tag)
 
 
+SlugParam = Annotated[str, Path(pattern=rf"^{SLUG_PATTERN}$", description="Board slug")]
+KeyParam = Annotated[str, Path(pattern=rf"^{SLUG_PATTERN}$", description="Widget key")]
+
 State = Annotated[AppState, Depends(get_state)]
 IfMatch = Annotated[int | None, Depends(if_match)]
 
@@ -52,7 +56,7 @@ async def authorize_write(state: AppState, caller: Principal, slug: str) -> None
     await state.limiter.check(caller.identity)
 
 
-async def board_writer(slug: str, state: State, caller: Caller) -> Principal:
+async def board_writer(slug: SlugParam, state: State, caller: Caller) -> Principal:
     await authorize_write(state, caller, slug)
     return caller
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from switchboard.api.deps import Caller, State, readable_board
+from switchboard.api.deps import Caller, SlugParam, State, readable_board
 from switchboard.resources import EventPage, event_out
 from switchboard.store.events import events_after
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/boards/{slug}", tags=["events"])
 
 @router.get("/events")
 async def list_events(
-    slug: str,
+    slug: SlugParam,
     state: State,
     caller: Caller,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,

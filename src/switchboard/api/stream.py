@@ -16,7 +16,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from switchboard.api.deps import Caller, State, readable_board
+from switchboard.api.deps import Caller, SlugParam, State, readable_board
 from switchboard.auth.limits import stream_identity
 from switchboard.auth.principal import Principal
 from switchboard.errors import RateLimited
@@ -77,7 +77,7 @@ async def _messages(
     responses={200: {"content": {"text/event-stream": {}}, "description": "An SSE stream"}},
 )
 async def stream(
-    slug: str,
+    slug: SlugParam,
     request: Request,
     state: State,
     caller: Caller,

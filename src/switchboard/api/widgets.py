@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 
-from switchboard.api.deps import Caller, IfMatch, State, Writer, etag, readable_board
+from switchboard.api.deps import (
+    Caller,
+    IfMatch,
+    KeyParam,
+    SlugParam,
+    State,
+    Writer,
+    etag,
+    readable_board,
+)
 from switchboard.api.schemas import PointsIn, WidgetPatch, WidgetPut, changes
-from switchboard.realtime.protocol import SLUG_PATTERN
 from switchboard.resources import WidgetOut
 from switchboard.store import widgets
 
 router = APIRouter(prefix="/boards/{slug}/widgets", tags=["widgets"])
-KeyPath = Path(pattern=rf"^{SLUG_PATTERN}$", description="Widget key, like a slug")
 
 
 @router.get("/{key}")
 async def get_widget(
-    slug: str, key: str, state: State, caller: Caller, response: Response
+    slug: SlugParam, key: KeyParam, state: State, caller: Caller, response: Response
 ) -> WidgetOut:
     async with state.db.read() as session:
         await readable_board(session, slug, caller)
@@ -30,13 +37,13 @@ async def get_widget(
     responses={201: {"description": "Created", "model": WidgetOut}},
 )
 async def put_widget(
-    slug: str,
+    slug: SlugParam,
     body: WidgetPut,
     state: State,
     _: Writer,
     expected: IfMatch,
     response: Response,
-    key: str = KeyPath,
+    key: KeyParam,
 ) -> WidgetOut:
     """Create (201) or wholly replace (200) a widget."""
     async with state.write() as tx:
@@ -58,8 +65,8 @@ async def put_widget(
 
 @router.patch("/{key}")
 async def patch_widget(
-    slug: str,
-    key: str,
+    slug: SlugParam,
+    key: KeyParam,
     body: WidgetPatch,
     state: State,
     _: Writer,
@@ -76,14 +83,16 @@ async def patch_widget(
 
 
 @router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_widget(slug: str, key: str, state: State, _: Writer, expected: IfMatch) -> None:
+async def delete_widget(
+    slug: SlugParam, key: KeyParam, state: State, _: Writer, expected: IfMatch
+) -> None:
     async with state.write() as tx:
         await widgets.delete_widget(tx, slug, key, if_match=expected)
 
 
 @router.post("/{key}/points")
 async def append_points(
-    slug: str, key: str, body: PointsIn, state: State, _: Writer, response: Response
+    slug: SlugParam, key: KeyParam, body: PointsIn, state: State, _: Writer, response: Response
 ) -> WidgetOut:
     """Append points to a `series` widget; it keeps the newest `config.max_points`."""
     points = [p.model_dump(exclude_none=True) for p in body.points]
