@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from tests.conftest import REDIS_URL
 from tests.helpers import AUTH, ServerProcess, WsClient, spawn_server
@@ -30,7 +31,6 @@ async def workers(pg_url: str, prefix: str) -> AsyncIterator[list[ServerProcess]
 
 
 async def _watch(url: str, slug: str) -> tuple[WsClient, int]:
-    from websockets.asyncio.client import connect
 
     ws = WsClient(await connect(url, additional_headers=AUTH))
     await ws.subscribe(slug)
@@ -107,7 +107,6 @@ async def test_reconnect_to_other_worker_with_since(
         await ws.close()
         for i in range(1, 26):
             await http.patch(f"/api/boards/{slug}/widgets/w", json={"value": i})
-    from websockets.asyncio.client import connect
 
     again = WsClient(await connect(b.ws_url, additional_headers=AUTH))
     await again.subscribe(slug, since=first["seq"])
@@ -155,3 +154,23 @@ async def test_idempotency_key_holds_across_workers(
     assert retry.content == first.content
     assert retry.headers["idempotent-replayed"] == "true"
     assert len(widget["value"]) == 1
+
+
+async def test_revocation_reaches_every_worker(workers: list[ServerProcess], slug: str) -> None:
+    """A key revoked through one worker stops working on the other at once, and the other
+    closes the WebSockets it authenticated with that key (4101)."""
+    a, b = workers
+    async with httpx.AsyncClient(headers=AUTH) as http:
+        await http.post(f"{a.base_url}/api/boards", json={"slug": slug})
+        key = (await http.post(f"{a.base_url}/api/keys", json={"role": "read"})).json()
+        bearer = {"Authorization": f"Bearer {key['key']}"}
+        assert (
+            await http.get(f"{b.base_url}/api/boards/{slug}", headers=bearer)
+        ).status_code == 200
+        ws = WsClient(await connect(b.ws_url, additional_headers=bearer))
+        await ws.subscribe(slug)
+        await ws.recv()
+        assert (await http.delete(f"{a.base_url}/api/keys/{key['id']}")).status_code == 204
+        assert await ws.closed_with() == 4101
+        refused = await http.get(f"{b.base_url}/api/boards/{slug}", headers=bearer)
+        assert refused.status_code == 401
