@@ -12,6 +12,7 @@ import typer
 import uvicorn
 
 from switchboard.config import Settings
+from switchboard.errors import AppError
 from switchboard.store.db import Database
 
 app = typer.Typer(
@@ -144,7 +145,11 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
         finally:
             await db.dispose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except AppError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"revoked {key_id}")
 
 

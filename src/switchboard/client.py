@@ -16,6 +16,8 @@ import orjson
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
+FATAL = frozenset({"not_found", "unauthorized"})
+
 
 def push(base_url: str, slug: str, key: str, value: Any, *, token: str | None = None) -> Any:
     """PATCH a widget's value; returns the widget as the server now has it."""
@@ -60,8 +62,8 @@ async def tail(
                     if message.get("type") in ("snapshot", "event"):
                         position = message["seq"]
                     on_frame(message)
-                    if message.get("type") == "error" and message.get("code") == "not_found":
-                        return
+                    if message.get("type") == "error" and message.get("code") in FATAL:
+                        return  # retrying cannot help: no such board, or a dead credential
         except (OSError, WebSocketException):
             pass
         attempt += 1
