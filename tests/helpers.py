@@ -185,9 +185,10 @@ async def spawn_server(
     timeout: float = 20.0,
     admin_key: str | None = ADMIN_KEY,
     stderr: Path | None = None,
+    port: int | None = None,
 ) -> ServerProcess:
     """Start `switchboard serve` as its own process group and wait until it answers."""
-    port = free_port()
+    port = port or free_port()
     env = {"SWITCHBOARD_WRITE_RATE_LIMIT": "0", **env}  # the limit has its own tests
     if admin_key:
         env["SWITCHBOARD_ADMIN_KEY"] = admin_key

@@ -71,3 +71,25 @@ async def test_keys_push_and_tail(tmp_path: Path) -> None:
         assert ADMIN_KEY not in revoked.stdout + revoked.stderr
     finally:
         server.stop()
+
+
+async def test_demo_fills_a_public_board(tmp_path: Path) -> None:
+    """`switchboard demo` with no token makes its own key in the store and writes through REST."""
+    env = {"SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sb.db"}
+    server = await spawn_server(env, cwd=str(tmp_path))
+    try:
+        demo_env = {**env, "SWITCHBOARD_URL": server.base_url}
+        ran = await asyncio.to_thread(
+            _cli, "demo", "--iterations", "13", "--interval", "0.01", env=demo_env, cwd=tmp_path
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert f"{server.base_url}/boards/demo" in ran.stdout
+        async with httpx.AsyncClient(base_url=server.base_url) as anonymous:  # it is public
+            board = (await anonymous.get("/api/boards/demo")).json()
+        kinds = {w["kind"] for w in board["widgets"]}
+        assert kinds == {"number", "gauge", "status", "series", "text"}
+        assert board["seq"] >= 5 + 13 * 3 + 2 + 1  # widgets, 3 writes a tick, status, note
+        latency = next(w for w in board["widgets"] if w["key"] == "latency")
+        assert len(latency["value"]) == 13
+    finally:
+        server.stop()

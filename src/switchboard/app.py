@@ -17,6 +17,7 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
+from switchboard import web
 from switchboard.api import api_router, ops_router
 from switchboard.api.idempotency import IdempotencyMiddleware
 from switchboard.api.middleware import BodyLimitMiddleware
@@ -141,4 +142,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(ops_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)
+    app.include_router(web.router)
+    app.mount("/static", web.static_files, name="static")
     return app

@@ -153,6 +153,36 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
     typer.echo(f"revoked {key_id}")
 
 
+@app.command()
+def demo(
+    url: Annotated[str, typer.Option(envvar="SWITCHBOARD_URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="SWITCHBOARD_TOKEN")] = None,
+    board: Annotated[str, typer.Option(help="Slug of the demo board.")] = "demo",
+    interval: Annotated[float, typer.Option(help="Seconds between changes.")] = 1.0,
+    iterations: Annotated[int | None, typer.Option(help="Stop after this many.")] = None,
+) -> None:
+    """Fill a public board with lively sample data (run it beside `switchboard serve`)."""
+    from switchboard import demo as sample
+    from switchboard.store import keys
+
+    async def main() -> None:
+        credential = token
+        if credential is None:  # make a key of our own, limited to the demo board
+            db = await _open_store()
+            try:
+                async with db.transaction() as tx:
+                    new = await keys.create_key(tx, role="write", boards=[board], name="demo")
+                credential = new.secret
+            finally:
+                await db.dispose()
+        await sample.run(
+            url, credential, board=board, interval=interval, iterations=iterations, say=typer.echo
+        )
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
 def _value(raw: str) -> Any:
     """A JSON value if it parses as one (`42`, `"up"`, `null`), else the plain string."""
     try:

@@ -1,0 +1,27 @@
+"""The dashboard page and the JavaScript client, served by the app itself.
+
+No build step and no Node.js: the page is plain HTML, CSS and ES modules, plus
+uPlot (vendored, MIT) for series charts; everything ships inside the package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+@router.get("/boards/{slug}")
+async def page() -> FileResponse:
+    """One page for the board list and for a board; the script reads the path."""
+    return FileResponse(STATIC / "app.html", headers={"Cache-Control": "no-cache"})
+
+
+static_files = StaticFiles(directory=STATIC)

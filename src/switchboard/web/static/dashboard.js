@@ -1,0 +1,191 @@
+// The dashboard page: `/` lists the boards the viewer may see; `/boards/{slug}` draws one
+// board live. A viewer token comes in the URL (`?token=…`); public boards need none.
+import { Switchboard } from "/static/switchboard.js";
+
+const params = new URLSearchParams(location.search);
+const token = params.get("token");
+const $ = (id) => document.getElementById(id);
+const withToken = (path) => (token ? `${path}?token=${encodeURIComponent(token)}` : path);
+
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function showMessage(text) {
+  const box = $("message");
+  box.textContent = text;
+  box.hidden = false;
+}
+
+function setConnection(status) {
+  const node = $("connection");
+  const labels = { live: "live", reconnecting: "reconnecting…", offline: "offline", failed: "offline" };
+  node.dataset.state = status.state;
+  node.querySelector("span").textContent = labels[status.state] || status.state;
+  if (status.state === "failed") showMessage(`Disconnected: ${status.reason}.`);
+}
+
+// ---- the list of boards -------------------------------------------------------------------
+
+async function showBoards() {
+  $("title").textContent = "Boards";
+  $("connection").hidden = true;
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const response = await fetch("/api/boards?limit=500", { headers });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    return showMessage(body.error ? body.error.message : `Error ${response.status}`);
+  }
+  const { items } = await response.json();
+  const list = $("boards");
+  list.hidden = false;
+  if (!items.length) return showMessage("No boards to show. Public boards appear here; private ones need a viewer token in the URL.");
+  for (const board of items) {
+    list.append(
+      el("a", { className: "board-card", href: withToken(`/boards/${board.slug}`) },
+        el("small", { textContent: board.public ? "public" : "private" }),
+        el("strong", { textContent: board.title || board.slug }),
+        el("span", { className: "empty", textContent: board.description || "" })),
+    );
+  }
+}
+
+// ---- one board ----------------------------------------------------------------------------
+
+const previous = new Map(); // widget key → last numeric value, for the change indicator
+const charts = new Map(); // widget key → uPlot instance
+
+function fmt(value) {
+  if (typeof value !== "number") return value === null || value === undefined ? "—" : String(value);
+  return Math.abs(value) >= 1000 ? value.toLocaleString(undefined, { maximumFractionDigits: 1 })
+    : String(Math.round(value * 100) / 100);
+}
+
+function statusClass(value, config) {
+  const colours = (config && config.colors) || {};
+  const text = String(value ?? "").toLowerCase();
+  if (colours[text]) return colours[text];
+  if (["ok", "up", "healthy", "green", "pass", "running", "online"].includes(text)) return "ok";
+  if (["warn", "warning", "degraded", "slow", "amber", "pending"].includes(text)) return "warn";
+  if (["down", "error", "fail", "failed", "critical", "crit", "red", "offline"].includes(text)) return "bad";
+  return "none";
+}
+
+function gaugeColour(value, config) {
+  const t = config.thresholds || {};
+  if (t.crit !== undefined && value >= t.crit) return "var(--bad)";
+  if (t.warn !== undefined && value >= t.warn) return "var(--warn)";
+  return "var(--ok)";
+}
+
+const draw = {
+  number(w, body) {
+    const unit = w.config.unit ? el("span", { className: "unit", textContent: w.config.unit }) : null;
+    body.append(el("div", { className: "big" }, fmt(w.value), unit));
+    const before = previous.get(w.key);
+    if (typeof w.value === "number" && typeof before === "number") {
+      const change = w.value - before;
+      const kind = change > 0 ? "up" : change < 0 ? "down" : "flat";
+      const arrow = change > 0 ? "▲" : change < 0 ? "▼" : "■";
+      body.append(el("div", { className: `delta ${kind}`, textContent: `${arrow} ${change > 0 ? "+" : ""}${fmt(change)} since previous` }));
+    }
+  },
+  gauge(w, body) {
+    const min = w.config.min ?? 0, max = w.config.max ?? 100;
+    const unit = w.config.unit ? el("span", { className: "unit", textContent: w.config.unit }) : null;
+    body.append(el("div", { className: "big" }, fmt(w.value), unit));
+    const share = typeof w.value === "number" ? Math.max(0, Math.min(1, (w.value - min) / (max - min))) : 0;
+    const fill = el("div");
+    fill.style.width = `${share * 100}%`;
+    fill.style.background = typeof w.value === "number" ? gaugeColour(w.value, w.config) : "transparent";
+    body.append(el("div", { className: "bar" }, fill),
+      el("div", { className: "range" }, el("span", { textContent: fmt(min) }), el("span", { textContent: fmt(max) })));
+  },
+  status(w, body) {
+    body.append(el("span", { className: `badge ${statusClass(w.value, w.config)}`, textContent: w.value ?? "unknown" }));
+  },
+  text(w, body) {
+    body.append(el("div", { className: w.value ? "text" : "text empty", textContent: w.value || "no text yet" }));
+  },
+  series(w, body, tile) {
+    tile.classList.add("wide");
+    const points = Array.isArray(w.value) ? w.value : [];
+    const last = points.length ? points[points.length - 1].v : null;
+    const unit = w.config.unit ? el("span", { className: "unit", textContent: w.config.unit }) : null;
+    body.append(el("div", { className: "big" }, fmt(last), unit));
+    const holder = el("div", { className: "chart" });
+    body.append(holder);
+    const times = points.map((p) => Date.parse(p.t) / 1000);
+    // Points appended together share a time: then draw them in order rather than by time.
+    const byTime = times.every((t, i) => i === 0 || t > times[i - 1]);
+    const data = [byTime ? times : points.map((_, i) => i), points.map((p) => p.v)];
+    requestAnimationFrame(() => {
+      const width = holder.clientWidth || 400;
+      const chart = new uPlot({
+        width, height: 130, legend: { show: false }, cursor: { show: false },
+        scales: { x: { time: byTime } },
+        axes: [{ stroke: "#8b98a7", grid: { stroke: "#263241" } }, { stroke: "#8b98a7", grid: { stroke: "#263241" }, size: 45 }],
+        series: [{}, { stroke: "#58a6ff", width: 2, fill: "rgba(88,166,255,0.12)" }],
+      }, data, holder);
+      charts.set(w.key, chart);
+    });
+  },
+};
+
+function renderWidget(w) {
+  const old = charts.get(w.key);
+  if (old) { old.destroy(); charts.delete(w.key); }
+  const tile = el("article", { className: `tile kind-${w.kind}` });
+  tile.dataset.key = w.key;
+  tile.dataset.kind = w.kind;
+  const body = el("div", { className: "body" });
+  tile.append(el("div", { className: "label", textContent: w.title || w.key }), body);
+  (draw[w.kind] || draw.text)(w, body, tile);
+  if (typeof w.value === "number") previous.set(w.key, w.value);
+  return tile;
+}
+
+function render(state, changedKey) {
+  const grid = $("grid");
+  grid.hidden = false;
+  $("message").hidden = true;
+  if (state.board && state.board.deleted) {
+    grid.replaceChildren();
+    return showMessage("This board was deleted.");
+  }
+  $("title").textContent = (state.board && (state.board.title || state.board.slug)) || "";
+  document.title = `${$("title").textContent} · Switchboard`;
+  $("updated").textContent = state.updatedAt ? `updated ${state.updatedAt.toLocaleTimeString()}` : "";
+  const tiles = new Map([...grid.children].map((t) => [t.dataset.key, t]));
+  if (changedKey === null) { // snapshot or board change: draw everything again
+    grid.replaceChildren(...[...state.widgets.values()].map(renderWidget));
+    return;
+  }
+  const widget = state.widgets.get(changedKey);
+  const old = tiles.get(changedKey);
+  if (!widget) { if (old) old.remove(); return; }
+  const tile = renderWidget(widget);
+  if (old) old.replaceWith(tile); else grid.append(tile);
+  tile.classList.add("flash");
+  setTimeout(() => tile.classList.remove("flash"), 900);
+}
+
+function showBoard(slug) {
+  $("title").textContent = slug;
+  const client = new Switchboard({ token, onStatus: setConnection });
+  client.subscribe(slug, {
+    onChange: render,
+    onError: (error) => {
+      $("grid").hidden = true;
+      showMessage(error.code === "not_found"
+        ? `Board “${slug}” does not exist, or it is private: open it with a viewer token (…/boards/${slug}?token=…).`
+        : error.message);
+    },
+  });
+  window.switchboard = client; // for debugging from the console
+}
+
+const match = location.pathname.match(/^\/boards\/([a-z0-9][a-z0-9-]{0,63})\/?$/);
+if (match) showBoard(match[1]); else showBoards();

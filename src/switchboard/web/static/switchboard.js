@@ -1,0 +1,196 @@
+// Switchboard client: live boards over one WebSocket, for any page or SPA (no framework).
+//
+//   import { Switchboard } from "/static/switchboard.js";
+//   const sb = new Switchboard({ token, onStatus: (s) => console.log(s.state) });
+//   sb.subscribe("ops", { onChange: (board) => render(board) });
+//
+// It keeps each board's state from `snapshot` + `event` frames, resumes with `since` after
+// any disconnect (jittered exponential backoff), takes a fresh snapshot on `reset`, pings
+// to detect a dead connection, and stops (reporting why) when the credential is refused.
+
+const FATAL = new Map([
+  [4101, "the credential is missing, invalid, expired or revoked"],
+  [4103, "this page's origin is not allowed"],
+  [1008, "the connection broke the server's rules"],
+  [1009, "a frame was too large"],
+]);
+
+/** One board's live state: the board, its widgets by key, and the last seq applied. */
+export class BoardState {
+  constructor(slug) {
+    this.slug = slug;
+    this.board = null;
+    this.widgets = new Map();
+    this.seq = null;
+    this.updatedAt = null;
+  }
+
+  load(snapshot) {
+    const { widgets, ...board } = snapshot.data;
+    this.board = board;
+    this.widgets = new Map(widgets.map((w) => [w.key, w]));
+    this.seq = snapshot.seq;
+    this.updatedAt = new Date();
+  }
+
+  /** Apply one event; returns the widget key it touched (or null for board events). */
+  apply(event) {
+    const data = event.data;
+    this.seq = event.seq;
+    this.updatedAt = new Date(event.at || Date.now());
+    switch (event.event) {
+      case "widget.created":
+      case "widget.updated":
+        this.widgets.set(data.key, data);
+        return data.key;
+      case "widget.deleted":
+        this.widgets.delete(data.key);
+        return data.key;
+      case "widget.points": {
+        const widget = this.widgets.get(data.key);
+        if (widget) {
+          const keep = (widget.config && widget.config.max_points) || 100;
+          widget.value = [...(widget.value || []), ...data.points].slice(-keep);
+        }
+        return data.key;
+      }
+      case "board.deleted":
+        this.board = { ...this.board, deleted: true };
+        this.widgets.clear();
+        return null;
+      default: // board.created, board.updated
+        this.board = { ...this.board, ...data };
+        return null;
+    }
+  }
+}
+
+export class Switchboard {
+  /**
+   * @param {object} options
+   * @param {string} [options.url] WebSocket URL (default: this page's host, path /ws)
+   * @param {string} [options.token] API key or viewer token (sent as ?token=)
+   * @param {(status: {state: string, reason?: string, attempt?: number}) => void} [options.onStatus]
+   */
+  constructor(options = {}) {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    this.url = options.url || `${scheme}://${location.host}/ws`;
+    this.token = options.token || null;
+    this.onStatus = options.onStatus || (() => {});
+    this.pingInterval = options.pingInterval || 15000;
+    this.pongTimeout = options.pongTimeout || 10000;
+    this.maxBackoff = options.maxBackoff || 10000;
+    this.subscriptions = new Map();
+    this.attempt = 0;
+    this.stopped = false;
+    this.ws = null;
+    this._connect();
+  }
+
+  /** Watch a board; `onChange(state, key)` runs after the snapshot and after every event. */
+  subscribe(slug, handlers = {}) {
+    const sub = { state: new BoardState(slug), handlers };
+    this.subscriptions.set(`board:${slug}`, sub);
+    this._sendSubscribe(`board:${slug}`, sub);
+    return sub.state;
+  }
+
+  unsubscribe(slug) {
+    const channel = `board:${slug}`;
+    if (this.subscriptions.delete(channel)) this._send({ type: "unsubscribe", channel });
+  }
+
+  close() {
+    this.stopped = true;
+    clearInterval(this._pinger);
+    if (this.ws) this.ws.close(1000);
+  }
+
+  _status(state, extra = {}) {
+    this.state = state;
+    this.onStatus({ state, ...extra });
+  }
+
+  _connect() {
+    if (this.stopped) return;
+    const url = this.token ? `${this.url}?token=${encodeURIComponent(this.token)}` : this.url;
+    const ws = (this.ws = new WebSocket(url));
+    ws.onopen = () => {
+      this.attempt = 0;
+      this._status("live");
+      for (const [channel, sub] of this.subscriptions) this._sendSubscribe(channel, sub);
+      this._startPing();
+    };
+    ws.onmessage = (message) => this._receive(JSON.parse(message.data));
+    ws.onclose = (closed) => this._closed(closed.code, closed.reason);
+  }
+
+  _closed(code, reason) {
+    clearInterval(this._pinger);
+    if (this.stopped) return this._status("offline");
+    if (FATAL.has(code)) {
+      this.stopped = true;
+      return this._status("failed", { reason: reason || FATAL.get(code), code });
+    }
+    // 1012 restart, 4008 slow consumer, network loss...: resume with `since`, after a backoff.
+    const base = Math.min(this.maxBackoff, 250 * 2 ** this.attempt);
+    const delay = code === 1012 ? Math.random() * 500 : base * (0.5 + Math.random() / 2);
+    this.attempt += 1;
+    this._status("reconnecting", { attempt: this.attempt, code });
+    setTimeout(() => this._connect(), delay);
+  }
+
+  _startPing() {
+    clearInterval(this._pinger);
+    this._lastPong = Date.now();
+    this._pinger = setInterval(() => {
+      if (Date.now() - this._lastPong > this.pingInterval + this.pongTimeout) {
+        this.ws.close(4000); // no answer: treat the connection as dead and reconnect
+        this._closed(4000, "no pong");
+        return;
+      }
+      this._send({ type: "ping" });
+    }, this.pingInterval);
+  }
+
+  _send(frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  _sendSubscribe(channel, sub) {
+    const frame = { type: "subscribe", channel, id: channel };
+    if (sub.state.seq !== null) frame.since = sub.state.seq;
+    this._send(frame);
+  }
+
+  _receive(frame) {
+    this._lastPong = Date.now(); // any frame proves the connection alive
+    const sub = this.subscriptions.get(frame.channel || frame.id);
+    if (!sub) return;
+    const { state, handlers } = sub;
+    switch (frame.type) {
+      case "snapshot":
+        state.load(frame);
+        handlers.onChange && handlers.onChange(state, null);
+        break;
+      case "event":
+        if (state.seq === null || frame.seq <= state.seq) return; // already applied
+        if (frame.seq !== state.seq + 1) {
+          state.seq = null; // never expected: start over from a snapshot
+          this._send({ type: "unsubscribe", channel: frame.channel });
+          this._sendSubscribe(frame.channel, sub);
+          return;
+        }
+        handlers.onChange && handlers.onChange(state, state.apply(frame));
+        break;
+      case "reset":
+        state.seq = null; // a snapshot follows
+        break;
+      case "error":
+        if (frame.code === "already_subscribed") return;
+        this.subscriptions.delete(frame.id);
+        handlers.onError && handlers.onError(frame);
+        break;
+    }
+  }
+}

@@ -1,0 +1,167 @@
+"""The dashboard page in a real browser (Debian's Chromium driven by Playwright) against real
+server processes: snapshot, live changes, widgets coming and going, a restart, private boards."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.conftest import REDIS_URL
+from tests.helpers import AUTH, ServerProcess, spawn_server
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent.parent / "artifacts"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    opened = await context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    await context.close()
+    assert errors == []  # no script error on the page, ever
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    env = {"SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sb.db"}
+    process = await spawn_server(env, cwd=str(tmp_path))
+    yield process
+    process.stop()
+
+
+async def _api(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:
+    async with httpx.AsyncClient(base_url=server.base_url, headers=AUTH) as http:
+        response = await http.request(method, path, json=body)
+        assert response.status_code < 300, response.text
+        return response.json() if response.content else None
+
+
+async def _populate(server: ServerProcess, slug: str, *, public: bool = True) -> None:
+    await _api(server, "POST", "/api/boards", {"slug": slug, "title": "Shop", "public": public})
+    widgets: dict[str, dict[str, Any]] = {
+        "orders": {"kind": "number", "title": "Orders", "value": 41},
+        "cpu": {"kind": "gauge", "title": "CPU", "config": {"max": 100, "unit": "%"}, "value": 63},
+        "api": {"kind": "status", "title": "API", "value": "ok"},
+        "note": {"kind": "text", "title": "Note", "value": "All quiet"},
+        "latency": {"kind": "series", "title": "Latency", "config": {"unit": "ms"}},
+    }
+    for key, body in widgets.items():
+        await _api(server, "PUT", f"/api/boards/{slug}/widgets/{key}", body)
+    now = datetime.now(UTC)
+    points = [
+        {"t": (now - timedelta(seconds=30 - i)).isoformat(), "v": 100 + (i * 7) % 30}
+        for i in range(30)
+    ]
+    await _api(server, "POST", f"/api/boards/{slug}/widgets/latency/points", {"points": points})
+
+
+def tile(page: Page, key: str) -> Any:
+    return page.locator(f'article.tile[data-key="{key}"]')
+
+
+async def test_board_from_snapshot_then_live(page: Page, server: ServerProcess, slug: str) -> None:
+    await _populate(server, slug)
+    await page.goto(f"{server.base_url}/boards/{slug}")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    await expect(tile(page, "orders").locator(".big")).to_have_text("41")
+    await expect(tile(page, "api").locator(".badge")).to_have_text("ok")
+    await expect(tile(page, "cpu").locator(".big")).to_contain_text("63")
+    await expect(tile(page, "latency").locator("canvas")).to_have_count(1)
+    await expect(page.locator("h1")).to_have_text("Shop")
+
+    await _api(server, "PATCH", f"/api/boards/{slug}/widgets/orders", {"value": 45})
+    await expect(tile(page, "orders").locator(".big")).to_have_text("45", timeout=1000)
+    await expect(tile(page, "orders").locator(".delta")).to_contain_text("+4")
+    await _api(server, "PATCH", f"/api/boards/{slug}/widgets/api", {"value": "down"})
+    await expect(tile(page, "api").locator(".badge.bad")).to_have_text("down", timeout=1000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "board.png")
+
+
+async def test_widgets_appear_and_disappear(page: Page, server: ServerProcess, slug: str) -> None:
+    await _populate(server, slug)
+    await page.goto(f"{server.base_url}/boards/{slug}")
+    await expect(tile(page, "orders")).to_have_count(1)
+    await _api(server, "PUT", f"/api/boards/{slug}/widgets/fresh", {"kind": "text", "value": "hi"})
+    await expect(tile(page, "fresh").locator(".text")).to_have_text("hi", timeout=1000)
+    await _api(server, "DELETE", f"/api/boards/{slug}/widgets/fresh")
+    await expect(tile(page, "fresh")).to_have_count(0, timeout=1000)
+    await _api(server, "DELETE", f"/api/boards/{slug}/widgets/orders")
+    await expect(tile(page, "orders")).to_have_count(0, timeout=1000)
+
+
+async def test_private_board_needs_a_token(page: Page, server: ServerProcess, slug: str) -> None:
+    await _populate(server, slug, public=False)
+    await page.goto(f"{server.base_url}/boards/{slug}")
+    await expect(page.locator("#message")).to_contain_text("private")
+    await expect(page.locator("#message")).to_be_visible()
+    minted = await _api(server, "POST", "/api/tokens", {"boards": [slug]})
+    await page.goto(f"{server.base_url}/boards/{slug}?token={minted['token']}")
+    await expect(tile(page, "orders").locator(".big")).to_have_text("41")
+    await expect(page.locator("#message")).to_be_hidden()
+
+
+async def test_board_list(page: Page, server: ServerProcess, slug: str) -> None:
+    await _populate(server, slug)
+    await _api(server, "POST", "/api/boards", {"slug": f"{slug}-secret"})
+    await page.goto(server.base_url)
+    cards = page.locator("a.board-card")
+    await expect(cards).to_have_count(1)  # the private one is not listed anonymously
+    await cards.first.click()
+    await expect(tile(page, "orders")).to_have_count(1)
+
+
+async def test_restart_shows_reconnecting_then_catches_up(
+    page: Page, tmp_path: Path, pg_url: str, prefix: str, slug: str
+) -> None:
+    """The page's worker stops; changes are written through another worker meanwhile; the
+    page shows `reconnecting`, and after the restart shows every change it missed."""
+    env = {
+        "SWITCHBOARD_DATABASE_URL": pg_url,
+        "SWITCHBOARD_BROKER_URL": REDIS_URL,
+        "SWITCHBOARD_BROKER_PREFIX": prefix,
+    }
+    watched, other = await asyncio.gather(spawn_server(env), spawn_server(env))
+    try:
+        await _populate(other, slug)
+        await page.goto(f"{watched.base_url}/boards/{slug}")
+        await expect(tile(page, "orders").locator(".big")).to_have_text("41")
+        port = watched.port
+        watched.kill(signal.SIGTERM)
+        watched.process.wait(10)
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+        await _api(other, "PATCH", f"/api/boards/{slug}/widgets/orders", {"value": 50})
+        await _api(other, "PATCH", f"/api/boards/{slug}/widgets/note", {"value": "While away"})
+        await _api(other, "DELETE", f"/api/boards/{slug}/widgets/api")
+        watched = await spawn_server(env, port=port)
+        await expect(page.locator("#connection")).to_have_attribute(
+            "data-state", "live", timeout=15_000
+        )
+        await expect(tile(page, "orders").locator(".big")).to_have_text("50")
+        await expect(tile(page, "note").locator(".text")).to_have_text("While away")
+        await expect(tile(page, "api")).to_have_count(0)
+    finally:
+        watched.stop()
+        other.stop()
