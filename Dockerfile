@@ -4,9 +4,11 @@ FROM python:3.12-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
     PATH=/app/.venv/bin:$PATH
 
+# The same uv as .ci/run, and an unprivileged user to run as.
 RUN pip install --no-cache-dir uv==0.13.9 \
     && useradd --create-home --uid 10001 switchboard
 
@@ -14,6 +16,8 @@ WORKDIR /app
 # Dependencies first (a layer that survives code changes), then the project itself.
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --locked --no-dev --no-install-project
+# The project is installed editable from /app/src: `switchboard migrate` finds
+# alembic.ini and migrations/ beside src/, as in a checkout.
 COPY alembic.ini ./
 COPY migrations ./migrations
 COPY src ./src

@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from switchboard.app import create_app
 from switchboard.cli import server_options
 from switchboard.config import Settings
+from switchboard.state import AppState
 
 ADMIN_KEY = f"sbtest-admin-{uuid.uuid4().hex}"
 """`SWITCHBOARD_ADMIN_KEY` of every server the tests start (unless a test says otherwise)."""
@@ -45,6 +46,8 @@ class LiveServer:
     base_url: str
     ws_url: str
     http: httpx.AsyncClient = field(repr=False)
+    state: AppState = field(repr=False)
+    """The running app's state (same process, same loop): for tests that count internals."""
 
     async def ws(self, credential: str | None = ADMIN_KEY, **kwargs: Any) -> WsClient:
         """A WebSocket client, with the admin key unless given another credential (or None)."""
@@ -113,13 +116,18 @@ class WsClient:
 
     async def closed_with(self, timeout: float = 5.0) -> int:
         """Read until the server closes the connection; its close code."""
+        return (await self.read_until_closed(timeout))[1]
+
+    async def read_until_closed(self, timeout: float = 5.0) -> tuple[list[dict[str, Any]], int]:
+        """Every frame until the server closes the connection, and the close code."""
+        frames: list[dict[str, Any]] = []
         try:
             while True:
-                await self.recv(timeout)
+                frames.append(await self.recv(timeout))
         except ConnectionClosed as closed:
             received = closed.rcvd
         assert received is not None, "closed without a close frame"
-        return received.code
+        return frames, received.code
 
 
 @contextlib.asynccontextmanager
@@ -143,7 +151,8 @@ async def start_server(settings: Settings) -> AsyncIterator[LiveServer]:
     try:
         headers = {"Authorization": f"Bearer {settings.admin_key}"} if settings.admin_key else {}
         async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as http:
-            yield LiveServer(base, f"ws://127.0.0.1:{port}/ws", http)
+            state = server.lifespan.state["switchboard"]
+            yield LiveServer(base, f"ws://127.0.0.1:{port}/ws", http, state)
     finally:
         server.should_exit = True
         await task
@@ -320,3 +329,19 @@ async def sse(
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
         yield SseStream(response)
+
+
+def metric(text: str, name: str) -> float:
+    """One sample's value from a Prometheus text exposition."""
+    for line in text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    raise KeyError(name)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")

@@ -31,6 +31,7 @@ from switchboard.errors import install_error_handlers
 from switchboard.logs import configure_logging
 from switchboard.realtime.drain import Drain
 from switchboard.realtime.hub import Hub
+from switchboard.realtime.presence import Presence, create_presence
 from switchboard.realtime.publisher import Publisher
 from switchboard.realtime.websocket import websocket_endpoint
 from switchboard.state import AppState
@@ -107,6 +108,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limiter = create_limiter(
             settings.write_rate_limit, settings.broker_url, settings.broker_prefix
         )
+        presence = Presence(
+            create_presence(settings.broker_url, settings.broker_prefix, settings.presence_ttl),
+            hub.notify,
+            interval=settings.presence_interval,
+            ttl=settings.presence_ttl,
+        )
+        presence.start()
         state = AppState(
             settings,
             db,
@@ -117,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter,
             ConnectionCounter(settings.max_connections_per_credential),
             revocations,
+            presence,
             drain,
         )
         log.info("started", database=db.engine.url.render_as_string(), broker=settings.broker_url)
@@ -124,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with state.drain.on_signals():
                 yield {"switchboard": state}
         finally:
+            await presence.close()
             await revocations.close()
             await limiter.close()
             await hub.close()

@@ -57,6 +57,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "ws": "websockets-sansio",
         "ws_max_size": settings.ws_max_message_bytes,
         "ws_per_message_deflate": False,
+        "ws_ping_interval": settings.ws_ping_interval,
+        "ws_ping_timeout": settings.ws_ping_timeout,
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": 10,
         "proxy_headers": True,

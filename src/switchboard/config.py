@@ -41,6 +41,16 @@ class Settings(BaseSettings):
 
     # Realtime
     ws_queue_max_messages: int = Field(default=1_000, ge=1)
+    """Frames queued for one client before it is closed with 4008 (slow consumer)."""
+    ws_queue_max_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
+    """Characters (≈ bytes) queued for one client before 4008; 0 for no byte bound."""
+    ws_close_timeout: float = Field(default=30.0, gt=0)
+    """How long a connection the server closes (4008, 4101, 1012…) may take to deliver its
+    close frame behind unread data before it is dropped without it."""
+    ws_ping_interval: float = Field(default=20.0, gt=0)
+    """Seconds between the server's WebSocket pings."""
+    ws_ping_timeout: float = Field(default=20.0, gt=0)
+    """A connection that does not answer a ping within this is dropped."""
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=256)
     """Client frames larger than this get an `error` frame (the connection stays)."""
     ws_max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -52,6 +62,11 @@ class Settings(BaseSettings):
     """Seconds between the hub's store polls that catch notifications the broker lost."""
     catchup_interval_degraded: float = Field(default=0.25, gt=0)
     """The same poll while the broker is down: the store is then the only doorbell."""
+    presence_interval: float = Field(default=1.0, gt=0)
+    """Seconds between presence updates: joins and leaves are coalesced over this."""
+    presence_ttl: float = Field(default=30.0, gt=0)
+    """A worker's presence entries expire this long after its last refresh (a crashed
+    worker's viewers disappear within it)."""
     sse_keepalive: float = Field(default=15.0, gt=0)
     """Seconds between `: keep-alive` comments on an idle SSE stream (proxies drop silent ones)."""
 

@@ -13,6 +13,7 @@ from switchboard.broker import Broker
 from switchboard.config import Settings
 from switchboard.realtime.drain import Drain
 from switchboard.realtime.hub import Hub
+from switchboard.realtime.presence import Presence
 from switchboard.realtime.publisher import Publisher
 from switchboard.store.db import Database, Tx
 from switchboard.store.idempotency import CURRENT_KEY, mark_committed
@@ -29,6 +30,7 @@ class AppState:
     limiter: RateLimiter
     streams: ConnectionCounter
     revocations: Revocations
+    presence: Presence
     drain: Drain
 
     @asynccontextmanager

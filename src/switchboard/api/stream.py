@@ -68,6 +68,7 @@ async def _messages(
         starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)
         subscriber.close()
+        state.drain.untrack(connection)
         state.streams.release(identity)
 
 

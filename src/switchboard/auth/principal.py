@@ -44,8 +44,8 @@ class Principal:
     @property
     def identity(self) -> str:
         """Who this is, for presence, limits and logs: never a secret."""
-        if self.kind == "anonymous":
-            return "anonymous"
+        if self.kind in ("anonymous", "bootstrap"):
+            return self.kind
         return f"{self.kind}:{self.key_id or 'bootstrap'}"
 
     def at_least(self, role: Role) -> bool:

@@ -25,11 +25,18 @@ log = structlog.get_logger(__name__)
 class Connection:
     """The send side of one client."""
 
-    def __init__(self, *, max_queue: int, principal: Principal = ANONYMOUS) -> None:
+    def __init__(
+        self, *, max_queue: int, max_bytes: int = 0, principal: Principal = ANONYMOUS
+    ) -> None:
         self.principal = principal
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
+        self.max_bytes = max_bytes
+        """Bound on the text queued for this client (0: only the message bound applies)."""
+        self.queued_bytes = 0
         self.subscriptions: dict[str, Subscription] = {}
         self.close_code: int | None = None
+        self.closed = asyncio.Event()
+        """Set by `close`: the transport should finish (or give up) and end the connection."""
 
     async def frames(self, idle: float | None = None) -> AsyncIterator[str | None]:
         """What to send, in order, until `close`; `None` after `idle` seconds of silence."""
@@ -41,22 +48,31 @@ class Connection:
                 continue
             if frame is None:
                 return
+            self.queued_bytes -= len(frame)
             yield frame
 
     def send_nowait(self, frame: str) -> None:
         """Queue a frame without waiting; a full queue means a slow consumer."""
         if self.close_code is not None:
             return
+        size = len(frame)
+        if self.max_bytes and self.queued_bytes + size > self.max_bytes:
+            METRICS.slow_consumers.inc()
+            self.close(CloseCode.SLOW_CONSUMER)
+            return
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
             METRICS.slow_consumers.inc()
             self.close(CloseCode.SLOW_CONSUMER)
+            return
+        self.queued_bytes += size
 
     async def send(self, frame: str) -> None:
         """Queue a frame, waiting for room (replies and replays, not fan-out)."""
         if self.close_code is None:
             await self.queue.put(frame)
+            self.queued_bytes += len(frame)
 
     def close(self, code: int) -> None:
         """Stop sending: drop what is queued; the transport then closes with `code`."""
@@ -65,7 +81,9 @@ class Connection:
         self.close_code = code
         while not self.queue.empty():
             self.queue.get_nowait()
+        self.queued_bytes = 0
         self.queue.put_nowait(None)
+        self.closed.set()
 
 
 class Subscription:
@@ -77,6 +95,7 @@ class Subscription:
         self.channel = channel
         self.position = 0
         self.pending: list[tuple[int, str]] | None = []
+        self.wants_presence = False
 
     def deliver(self, seq: int, frame: str) -> None:
         if self.pending is not None:
@@ -96,6 +115,12 @@ class Subscription:
         self.position = seq
         METRICS.events_delivered.inc()
         self.connection.send_nowait(frame)
+
+    def notice(self, frame: str) -> None:
+        """Presence changes go to subscriptions that asked for presence once (opt-in, so a
+        client that never asks sees only the event stream)."""
+        if self.wants_presence and self.pending is None:
+            self.connection.send_nowait(frame)
 
     def go_live(self, position: int) -> None:
         """The snapshot/replay up to `position` is queued: flush what arrived meanwhile."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -28,13 +27,16 @@ class Drain:
     """The worker's open connections, and whether it is stopping."""
 
     def __init__(self) -> None:
-        self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self.connections: set[Connection] = set()
         self.stopping = False
 
     def track(self, connection: Connection) -> None:
         if self.stopping:
             connection.close(CloseCode.SERVICE_RESTART)
         self.connections.add(connection)
+
+    def untrack(self, connection: Connection) -> None:
+        self.connections.discard(connection)
 
     def begin(self) -> None:
         self.stopping = True

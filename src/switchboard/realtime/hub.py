@@ -42,6 +42,9 @@ class Sink(Protocol):
     def deliver(self, seq: int, frame: str) -> None:
         """Called in seq order, without gaps, from the channel's pump. Must not block."""
 
+    def notice(self, frame: str) -> None:
+        """A frame outside the event stream (presence). Must not block."""
+
 
 class ChannelUnavailable(Exception):
     """Raised by `Hub.join` when the channel's starting point cannot be read from the store."""
@@ -160,8 +163,17 @@ class Hub:
         self.catchup_interval = catchup_interval
         self.degraded_interval = degraded_interval
         self._poller: asyncio.Task[None] | None = None
+        self._broker_seen = False
         self.controls: dict[str, Callable[[bytes], None]] = {}
         """Handlers for non-board channels (e.g. key revocations), by channel name."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether to take subscribers: the broker has been reached since this worker started
+        (later outages are covered by the store poll, so they do not un-ready it)."""
+        if not self._broker_seen and self.broker.healthy:
+            self._broker_seen = True
+        return self._broker_seen
 
     def start(self) -> None:
         self._poller = asyncio.create_task(self._catch_up(), name="hub catch-up")
@@ -238,6 +250,13 @@ class Hub:
             channel.sinks.clear()
             self._drop(channel)
         await asyncio.gather(*self._closing.values(), return_exceptions=True)
+
+    def notify(self, name: str, frame: str) -> None:
+        """Send an out-of-stream frame (encoded once) to every local subscriber of `name`."""
+        channel = self.channels.get(name)
+        if channel is not None:
+            for sink in tuple(channel.sinks):
+                sink.notice(frame)
 
     # BrokerListener
     def on_message(self, channel: str, payload: bytes) -> None:

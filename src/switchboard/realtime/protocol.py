@@ -51,7 +51,13 @@ class Unsubscribe:
     channel: str
 
 
-ClientMessage = Ping | Subscribe | Unsubscribe
+@dataclass(frozen=True, slots=True)
+class PresenceQuery:
+    id: RequestId
+    channel: str
+
+
+ClientMessage = Ping | Subscribe | Unsubscribe | PresenceQuery
 
 
 def parse(text: str) -> ClientMessage:
@@ -71,7 +77,7 @@ def parse(text: str) -> ClientMessage:
     kind = raw.get("type")
     if kind == "ping":
         return Ping(id_)
-    if kind not in ("subscribe", "unsubscribe"):
+    if kind not in ("subscribe", "unsubscribe", "presence"):
         shown = kind[:40] if isinstance(kind, str) else kind
         raise ProtocolError("unknown_type", f"unknown frame type {shown!r}", id=id_)
     channel = raw.get("channel")
@@ -82,6 +88,8 @@ def parse(text: str) -> ClientMessage:
         )
     if kind == "unsubscribe":
         return Unsubscribe(id_, match.group(0))
+    if kind == "presence":
+        return PresenceQuery(id_, match.group(0))
     since = raw.get("since")
     if since is not None and (
         isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ

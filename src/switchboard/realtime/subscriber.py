@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from switchboard.errors import Gone, NotFound
 from switchboard.metrics import METRICS
 from switchboard.realtime import protocol
@@ -47,6 +49,7 @@ class Subscriber:
             raise ProtocolError("unavailable", "the store is unavailable, retry", id=id_) from None
         subscriptions[channel] = subscription
         METRICS.subscriptions.inc()
+        self.state.presence.join(channel, self.connection.principal.identity)
         try:
             position = await self._start(channel, slug, since, id_)
         except BaseException:
@@ -123,10 +126,25 @@ class Subscriber:
             protocol.encode({"type": "unsubscribed", "channel": channel}, id_)
         )
 
+    async def presence(self, channel: str, id_: RequestId) -> None:
+        """Who watches `channel` (on every worker): identity → open subscriptions."""
+        subscription = self.connection.subscriptions.get(channel)
+        if subscription is None:
+            raise ProtocolError("not_subscribed", f"subscribe to {channel} first", id=id_)
+        subscription.wants_presence = True
+        try:
+            viewers = await self.state.presence.who(channel)
+        except (RedisError, OSError):
+            raise ProtocolError("unavailable", "presence is unavailable, retry", id=id_) from None
+        await self.connection.send(
+            protocol.encode({"type": "presence", "channel": channel, "viewers": viewers}, id_)
+        )
+
     def forget(self, channel: str) -> None:
         subscription = self.connection.subscriptions.pop(channel, None)
         if subscription is not None:
             self.state.hub.leave(channel, subscription)
+            self.state.presence.leave(channel, self.connection.principal.identity)
             METRICS.subscriptions.dec()
 
     def close(self) -> None:

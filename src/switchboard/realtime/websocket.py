@@ -23,13 +23,17 @@ from switchboard.metrics import METRICS
 from switchboard.realtime import protocol
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
-from switchboard.realtime.protocol import Ping, ProtocolError, Subscribe, Unsubscribe
+from switchboard.realtime.protocol import (
+    Ping,
+    PresenceQuery,
+    ProtocolError,
+    Subscribe,
+    Unsubscribe,
+)
 from switchboard.realtime.subscriber import Subscriber
 from switchboard.state import AppState
 
 log = structlog.get_logger(__name__)
-
-CLOSE_TIMEOUT = 2.0
 
 
 class Handler(Subscriber):
@@ -49,6 +53,8 @@ class Handler(Subscriber):
                     await self.subscribe(message.channel, message.slug, message.since, message.id)
                 case Unsubscribe():
                     await self.unsubscribe(message.channel, message.id)
+                case PresenceQuery():
+                    await self.presence(message.channel, message.id)
         except ProtocolError as exc:
             await self.connection.send(protocol.error(exc.code, exc.message, exc.id))
 
@@ -98,6 +104,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, settings.allowed_origins):
         await websocket.close(CloseCode.FORBIDDEN)  # before accept: the handshake gets 403
         return
+    if not state.hub.ready:  # starting up: the broker subscription is not there yet
+        await websocket.close(CloseCode.TRY_AGAIN_LATER)
+        return
     principal = await _authenticate(websocket, state)
     if principal is None:
         return
@@ -106,52 +115,75 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         message = "too many connections for this credential"
         await _refuse(websocket, CloseCode.TOO_MANY_CONNECTIONS, "too_many_connections", message)
         return
+    connection = Connection(
+        max_queue=settings.ws_queue_max_messages,
+        max_bytes=settings.ws_queue_max_bytes,
+        principal=principal,
+    )
     try:
-        await _serve(
-            websocket,
-            state,
-            Connection(max_queue=settings.ws_queue_max_messages, principal=principal),
-        )
+        await _serve(websocket, state, connection)
     finally:
         state.streams.release(identity)
 
 
 async def _serve(websocket: WebSocket, state: AppState, connection: Connection) -> None:
+    """Run the reader and the writer until either side ends the connection.
+
+    A connection the server closes (slow consumer, revoked key, shutdown) gets
+    `ws_close_timeout` to deliver its close frame behind what the client has not
+    read yet (its queue is already dropped, so this holds no more than the
+    socket's buffer); a client that reads nothing never lets it through, and is
+    then dropped without it, releasing every task and subscription it held.
+    """
     await websocket.accept()
     handler = Handler(state, connection)
     state.drain.track(connection)
     writer = asyncio.create_task(_write(websocket, connection), name="ws writer")
+    reader = asyncio.create_task(_read(websocket, state, handler), name="ws reader")
+    closing = asyncio.create_task(connection.closed.wait(), name="ws closing")
     expiry = None
     if (expires_at := connection.principal.expires_at) is not None:
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, expires_at - time.time()), connection.close, CloseCode.UNAUTHORIZED
         )
     METRICS.connections.inc()
+    try:
+        await asyncio.wait({writer, reader, closing}, return_when=asyncio.FIRST_COMPLETED)
+        if connection.close_code is not None:
+            await asyncio.wait({writer}, timeout=state.settings.ws_close_timeout)
+    finally:
+        if expiry is not None:
+            expiry.cancel()
+        handler.close()
+        state.drain.untrack(connection)
+        for task in (writer, reader, closing):
+            task.cancel()
+        await asyncio.gather(writer, reader, closing, return_exceptions=True)
+        METRICS.connections.dec()
+
+
+async def _read(websocket: WebSocket, state: AppState, handler: Handler) -> None:
+    """Handle the client's frames in order; return when it leaves or breaks the rules."""
+    connection = handler.connection
     limit, window, frames = state.settings.ws_max_frames_per_second, 0, 0
     try:
         while connection.close_code is None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
-                break
+                return
             now = int(time.monotonic())
             frames = frames + 1 if now == window else 1
             window = now
             if frames > limit:
                 connection.close(CloseCode.POLICY_VIOLATION)
-                break
+                return
             text = message.get("text")
             if text is None:
                 await connection.send(protocol.error("invalid_frame", "send JSON text frames"))
                 continue
             await handler.handle(text)
+    except (WebSocketDisconnect, RuntimeError):
+        return
     except Exception:
         log.exception("websocket_handler_failed")
-    finally:
-        if expiry is not None:
-            expiry.cancel()
-        handler.close()
-        if connection.close_code is not None:  # let the writer send the close frame first
-            await asyncio.wait({writer}, timeout=CLOSE_TIMEOUT)
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
-        METRICS.connections.dec()
+        connection.close(CloseCode.INTERNAL_ERROR)

@@ -1,0 +1,236 @@
+"""Presence: who is watching each board, on every worker, with joins and leaves coalesced.
+
+Each worker counts its own subscriptions per channel and identity (`key:…`,
+`token:…`, `anonymous`), writes those counts to a shared store at most once
+per `interval`, and keeps them alive with a TTL: a worker that dies without
+cleaning up drops out of presence within `ttl`. Once per interval each worker
+also reads the merged counts of the channels it holds and sends each channel's
+subscribers one `presence` frame with what changed, so a thousand viewers
+arriving at once make one frame per second, not a thousand.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = structlog.get_logger(__name__)
+
+Counts = dict[str, int]
+
+
+class PresenceStore(abc.ABC):
+    """Where workers' counts meet."""
+
+    @abc.abstractmethod
+    async def write(self, channel: str, counts: Counts) -> None:
+        """Replace this worker's counts for `channel` (empty: this worker has no viewers)."""
+
+    @abc.abstractmethod
+    async def refresh(self, channels: list[str]) -> None:
+        """This worker is alive and still holds `channels`."""
+
+    @abc.abstractmethod
+    async def read(self, channels: list[str]) -> dict[str, Counts]:
+        """The counts of every live worker, merged, per channel."""
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryPresence(PresenceStore):
+    """The embedded default: one process, so this worker's counts are everyone's."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, Counts] = {}
+
+    async def write(self, channel: str, counts: Counts) -> None:
+        if counts:
+            self._counts[channel] = dict(counts)
+        else:
+            self._counts.pop(channel, None)
+
+    async def refresh(self, channels: list[str]) -> None:
+        return None
+
+    async def read(self, channels: list[str]) -> dict[str, Counts]:
+        return {c: dict(self._counts.get(c, {})) for c in channels}
+
+
+class RedisPresence(PresenceStore):
+    """One hash per channel, field `<worker>|<identity>`; live workers in a sorted set
+    scored by their expiry time. Fields of expired workers are ignored, then removed."""
+
+    def __init__(self, url: str, prefix: str, ttl: float) -> None:
+        self._redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._prefix = prefix
+        self._ttl = ttl
+        self.worker = uuid.uuid4().hex[:12]
+        self._written: dict[str, set[str]] = {}
+
+    def _key(self, channel: str) -> str:
+        return f"{self._prefix}presence:{channel}"
+
+    @property
+    def _workers(self) -> str:
+        return f"{self._prefix}presence:workers"
+
+    async def write(self, channel: str, counts: Counts) -> None:
+        fields: dict[Any, Any] = {f"{self.worker}|{i}": n for i, n in counts.items()}
+        stale = self._written.get(channel, set()) - set(fields)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self._workers, {self.worker: time.time() + self._ttl})
+            if stale:
+                pipe.hdel(self._key(channel), *stale)
+            if fields:
+                pipe.hset(self._key(channel), mapping=fields)
+                pipe.expire(self._key(channel), int(self._ttl * 2) + 1)
+            await pipe.execute()
+        self._written[channel] = set(fields)
+        if not fields:
+            self._written.pop(channel, None)
+
+    async def refresh(self, channels: list[str]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self._workers, {self.worker: time.time() + self._ttl})
+            for channel in channels:
+                pipe.expire(self._key(channel), int(self._ttl * 2) + 1)
+            await pipe.execute()
+
+    async def read(self, channels: list[str]) -> dict[str, Counts]:
+        now = time.time()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(self._workers, now, "+inf")
+            for channel in channels:
+                pipe.hgetall(self._key(channel))
+            live_raw, *hashes = await pipe.execute()
+        live = {w.decode() for w in live_raw}
+        merged: dict[str, Counts] = {}
+        dead: dict[str, list[bytes]] = {}
+        for channel, fields in zip(channels, hashes, strict=True):
+            counts: Counter[str] = Counter()
+            for field, value in fields.items():
+                worker, _, identity = field.decode().partition("|")
+                if worker in live:
+                    counts[identity] += int(value)
+                else:
+                    dead.setdefault(channel, []).append(field)
+            merged[channel] = {identity: n for identity, n in counts.items() if n > 0}
+        if dead:  # a crashed worker's leftovers
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, fields_ in dead.items():
+                    pipe.hdel(self._key(channel), *fields_)
+                pipe.zremrangebyscore(self._workers, "-inf", now)
+                await pipe.execute()
+        return merged
+
+    async def close(self) -> None:
+        try:  # leave cleanly: our viewers are gone now, not after the TTL
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, fields in self._written.items():
+                    pipe.hdel(self._key(channel), *fields)
+                pipe.zrem(self._workers, self.worker)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("presence_cleanup_failed", error=repr(exc))
+        await self._redis.aclose()
+
+
+def create_presence(broker_url: str, prefix: str, ttl: float) -> PresenceStore:
+    if broker_url.startswith(("redis:", "rediss:", "unix:")):
+        return RedisPresence(broker_url, prefix, ttl)
+    return MemoryPresence()
+
+
+Notify = Callable[[str, str], None]
+"""How a presence frame reaches a channel's local subscribers: `notify(channel, frame)`."""
+
+
+class Presence:
+    """This worker's viewers, and the loop that shares them and reports changes."""
+
+    def __init__(self, store: PresenceStore, notify: Notify, *, interval: float, ttl: float):
+        self.store = store
+        self.notify = notify
+        self.interval = interval
+        self.ttl = ttl
+        self.local: dict[str, Counter[str]] = {}
+        self._dirty: set[str] = set()
+        self._seen: dict[str, Counts] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def join(self, channel: str, identity: str) -> None:
+        self.local.setdefault(channel, Counter())[identity] += 1
+        self._dirty.add(channel)
+
+    def leave(self, channel: str, identity: str) -> None:
+        counts = self.local.get(channel)
+        if counts is None:
+            return
+        counts[identity] -= 1
+        if counts[identity] <= 0:
+            del counts[identity]
+        if not counts:
+            del self.local[channel]
+        self._dirty.add(channel)
+
+    async def who(self, channel: str) -> Counts:
+        """Everyone watching `channel` now, on every worker."""
+        await self._flush()
+        return (await self.store.read([channel]))[channel]
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="presence")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.store.close()
+
+    async def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        for channel in dirty:
+            await self.store.write(channel, dict(self.local.get(channel, {})))
+
+    async def _run(self) -> None:
+        last_refresh = 0.0
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self._flush()
+                now = time.monotonic()
+                if now - last_refresh > self.ttl / 3:
+                    await self.store.refresh(list(self.local))
+                    last_refresh = now
+                await self._report()
+            except (RedisError, OSError) as exc:
+                log.warning("presence_unavailable", error=repr(exc))
+
+    async def _report(self) -> None:
+        """One frame per channel whose viewers changed since the last report."""
+        channels = list(self.local)
+        gone = [c for c in self._seen if c not in self.local]
+        for channel in gone:
+            del self._seen[channel]
+        if not channels:
+            return
+        for channel, counts in (await self.store.read(channels)).items():
+            before = self._seen.get(channel, {})  # a channel new here: everyone is news
+            self._seen[channel] = counts
+            if before == counts:
+                continue
+            changed = {i: n for i, n in counts.items() if before.get(i) != n}
+            changed.update({i: 0 for i in before if i not in counts})
+            frame = {"type": "presence", "channel": channel, "changed": changed}
+            self.notify(channel, orjson.dumps(frame).decode())
