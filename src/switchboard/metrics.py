@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -12,9 +14,18 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        ProcessCollector(registry=r)  # this worker's CPU, memory and file descriptors
+        self.worker = Gauge("switchboard_worker_pid", "Which worker answered", registry=r)
+        self.worker.set_function(os.getpid)
         self.connections = Gauge("switchboard_connections", "Open WebSockets", registry=r)
         self.subscriptions = Gauge("switchboard_subscriptions", "Live subscriptions", registry=r)
         self.channels = Gauge("switchboard_channels", "Channels held by this worker", registry=r)
+        self.write_db_seconds = Histogram(
+            "switchboard_write_db_seconds",
+            "Time REST writes spend in their database transaction (commit included)",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
         self.events_published = Counter(
             "switchboard_events_published", "Events published to the broker", registry=r
         )
@@ -25,7 +36,7 @@ class Metrics:
             "switchboard_events_forwarded", "Events fanned out by this worker", registry=r
         )
         self.events_delivered = Counter(
-            "switchboard_events_delivered", "Event frames queued to clients", registry=r
+            "switchboard_events_delivered", "Event frames handed to local subscriptions", registry=r
         )
         self.gap_fills = Counter(
             "switchboard_gap_fills", "Gaps in the broker stream filled from the store", registry=r

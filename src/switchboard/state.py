@@ -11,6 +11,7 @@ from switchboard.auth.limits import ConnectionCounter, RateLimiter
 from switchboard.auth.revocation import Revocations
 from switchboard.broker import Broker
 from switchboard.config import Settings
+from switchboard.metrics import METRICS
 from switchboard.realtime.drain import Drain
 from switchboard.realtime.hub import Hub
 from switchboard.realtime.presence import Presence
@@ -36,8 +37,9 @@ class AppState:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
         """One write: commit, then publish its events (never before, never on rollback)."""
-        async with self.db.transaction() as tx:
-            yield tx
-            if (key := CURRENT_KEY.get()) is not None:
-                await mark_committed(tx, key)
+        with METRICS.write_db_seconds.time():
+            async with self.db.transaction() as tx:
+                yield tx
+                if (key := CURRENT_KEY.get()) is not None:
+                    await mark_committed(tx, key)
         await self.publisher.publish(tx.events)

@@ -11,7 +11,7 @@ without bound.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 
@@ -37,19 +37,42 @@ class Connection:
         self.close_code: int | None = None
         self.closed = asyncio.Event()
         """Set by `close`: the transport should finish (or give up) and end the connection."""
+        self.write_frame: Callable[[bytes], bool] | None = None
+        """The transport's fast path for pre-built frames (see `realtime/wire.py`), if any."""
+        self.sending = False
+        """The transport is sending a queued frame right now."""
 
-    async def frames(self, idle: float | None = None) -> AsyncIterator[str | None]:
-        """What to send, in order, until `close`; `None` after `idle` seconds of silence."""
+    async def next_frame(self) -> str | None:
+        """The next frame to send, in order; None once the connection is closed."""
+        frame = await self.queue.get()
+        if frame is not None:
+            self.queued_bytes -= len(frame)
+        return frame
+
+    async def frames(self, idle: float) -> AsyncIterator[str | None]:
+        """What to send until `close`, and `None` after `idle` seconds of silence (SSE)."""
         while True:
             try:
-                frame = await asyncio.wait_for(self.queue.get(), idle)
+                frame = await asyncio.wait_for(self.next_frame(), idle)
             except TimeoutError:
                 yield None
                 continue
             if frame is None:
                 return
-            self.queued_bytes -= len(frame)
             yield frame
+
+    def send_event(self, frame: str, wire: bytes) -> None:
+        """Fan-out: write the pre-built frame straight away when nothing is ahead of it."""
+        write = self.write_frame
+        if (
+            write is not None
+            and not self.sending
+            and self.queue.empty()
+            and self.close_code is None
+            and write(wire)
+        ):
+            return
+        self.send_nowait(frame)
 
     def send_nowait(self, frame: str) -> None:
         """Queue a frame without waiting; a full queue means a slow consumer."""
@@ -94,12 +117,12 @@ class Subscription:
         self.connection = connection
         self.channel = channel
         self.position = 0
-        self.pending: list[tuple[int, str]] | None = []
+        self.pending: list[tuple[int, str, bytes]] | None = []
         self.wants_presence = False
 
-    def deliver(self, seq: int, frame: str) -> None:
+    def deliver(self, seq: int, frame: str, wire: bytes) -> None:
         if self.pending is not None:
-            self.pending.append((seq, frame))
+            self.pending.append((seq, frame, wire))
             if len(self.pending) > self.connection.queue.maxsize:
                 self.pending = None
                 METRICS.slow_consumers.inc()
@@ -113,8 +136,7 @@ class Subscription:
             self.connection.close(CloseCode.TRY_AGAIN_LATER)
             return
         self.position = seq
-        METRICS.events_delivered.inc()
-        self.connection.send_nowait(frame)
+        self.connection.send_event(frame, wire)
 
     def notice(self, frame: str) -> None:
         """Presence changes go to subscriptions that asked for presence once (opt-in, so a
@@ -126,5 +148,5 @@ class Subscription:
         """The snapshot/replay up to `position` is queued: flush what arrived meanwhile."""
         pending, self.pending = self.pending or [], None
         self.position = position
-        for seq, frame in pending:
-            self.deliver(seq, frame)
+        for seq, frame, wire in pending:
+            self.deliver(seq, frame, wire)

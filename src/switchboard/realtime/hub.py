@@ -26,6 +26,7 @@ from switchboard.broker import Broker, BrokerUnavailable
 from switchboard.errors import NotFound
 from switchboard.metrics import METRICS
 from switchboard.realtime.protocol import stored_event_frame
+from switchboard.realtime.wire import text_frame
 from switchboard.resources import CHANNEL_PREFIX
 from switchboard.store.db import Database
 from switchboard.store.events import board_heads, find_board, load_events
@@ -39,8 +40,9 @@ FILL_PAGE = 500
 class Sink(Protocol):
     """Where a channel forwards to: one subscription of one connection."""
 
-    def deliver(self, seq: int, frame: str) -> None:
-        """Called in seq order, without gaps, from the channel's pump. Must not block."""
+    def deliver(self, seq: int, frame: str, wire: bytes) -> None:
+        """Called in seq order, without gaps, from the channel's pump. Must not block.
+        `wire` is the same frame, already framed for WebSocket (`realtime/wire.py`)."""
 
     def notice(self, frame: str) -> None:
         """A frame outside the event stream (presence). Must not block."""
@@ -140,8 +142,11 @@ class Channel:
 
     def _forward(self, seq: int, frame: str) -> None:
         self.last_seq = seq
-        for sink in tuple(self.sinks):
-            sink.deliver(seq, frame)
+        wire = text_frame(frame.encode())
+        sinks = tuple(self.sinks)
+        for sink in sinks:
+            sink.deliver(seq, frame, wire)
+        METRICS.events_delivered.inc(len(sinks))  # once per event: a metric lock per delivery costs
         METRICS.events_forwarded.inc()
 
 

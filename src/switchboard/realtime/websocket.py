@@ -31,6 +31,7 @@ from switchboard.realtime.protocol import (
     Unsubscribe,
 )
 from switchboard.realtime.subscriber import Subscriber
+from switchboard.realtime.wire import EXTENSION
 from switchboard.state import AppState
 
 log = structlog.get_logger(__name__)
@@ -70,9 +71,12 @@ def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
 
 async def _write(websocket: WebSocket, connection: Connection) -> None:
     """Send queued frames; after `Connection.close`, send the close frame with its code."""
+    next_frame, send = connection.next_frame, websocket.send
     try:
-        async for frame in connection.frames():
-            await websocket.send({"type": "websocket.send", "text": frame})
+        while (frame := await next_frame()) is not None:
+            connection.sending = True
+            await send({"type": "websocket.send", "text": frame})
+            connection.sending = False
     except (WebSocketDisconnect, OSError, RuntimeError):
         return  # the client went away; the reader notices and cleans up
     if connection.close_code is not None:
@@ -136,6 +140,9 @@ async def _serve(websocket: WebSocket, state: AppState, connection: Connection) 
     then dropped without it, releasing every task and subscription it held.
     """
     await websocket.accept()
+    wire = websocket.scope.get("extensions", {}).get(EXTENSION)
+    if wire is not None:
+        connection.write_frame = wire["write"]
     handler = Handler(state, connection)
     state.drain.track(connection)
     writer = asyncio.create_task(_write(websocket, connection), name="ws writer")

@@ -1,0 +1,159 @@
+"""`uv run python -m bench [--quick] [--json PATH]`: run every phase, print a table and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import platform
+import sys
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.run import (
+    CORES,
+    PG_ADMIN,
+    Phase,
+    fanout,
+    idle_connections,
+    raise_fd_limit,
+    reference,
+    start_server,
+    writes,
+)
+from switchboard.store import migrate
+
+
+async def _database(name: str, create: bool) -> str:
+    admin = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        if create:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        else:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    if create:
+        await migrate.upgrade(url)
+    return url
+
+
+def _table(phases: list[Phase]) -> str:
+    head = (
+        "| phase | subs | writes | deliveries | lost/dup/ooo | p50 ms | p99 ms | max ms"
+        " | deliv/s | server µs/deliv | loadgen CPU |"
+    )
+    rows = [head, "|" + "---|" * 11]
+    for p in phases:
+        cells = [
+            p.name,
+            p.subscribers,
+            p.writes,
+            p.deliveries,
+            f"{p.lost}/{p.duplicated}/{p.out_of_order}",
+            p.p50_ms,
+            p.p99_ms,
+            p.max_ms,
+            p.deliveries_per_s,
+            p.server_cpu_us_per_delivery,
+            p.loadgen_cpu_util,
+        ]
+        rows.append(
+            "| "
+            + " | ".join("—" if isinstance(c, float) and math.isnan(c) else str(c) for c in cells)
+            + " |"
+        )
+    extras = [
+        f"- **{p.name}**: " + ", ".join(f"{k} = {v}" for k, v in p.extra.items())
+        for p in phases
+        if p.extra
+    ]
+    return "\n".join([*rows, "", *extras])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds (CI)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--only",
+        choices=["fanout", "writes"],
+        default=None,
+        help="only the 1,000-subscriber fan-out and saturation phases, or only the writes",
+    )
+    args = parser.parse_args()
+    raise_fd_limit()
+    name = f"switchboard_bench_{uuid.uuid4().hex[:8]}"
+    db = asyncio.run(_database(name, True))
+    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+    phases: list[Phase] = []
+    try:
+        server = start_server(db, prefix, workers=2)
+        try:
+            if args.quick:
+                phases.append(fanout(server, "fan-out 20 subs @20/s", 20, 20, 3))
+                phases.append(writes(server, 2, 4))
+            elif args.only == "writes":
+                phases.append(writes(server, 10, 16))
+            elif args.only == "fanout":
+                phases.append(fanout(server, "fan-out 1000 subs @20/s", 1000, 20, 10))
+                phases.append(
+                    fanout(server, "saturation 1000 subs, writes flat out", 1000, None, 10, 8)
+                )
+            else:
+                for n in (100, 1000, 5000):
+                    phases.append(fanout(server, f"fan-out {n} subs @20/s", n, 20, 10))
+                phases.append(
+                    fanout(
+                        server,
+                        "saturation 1000 subs, writes flat out",
+                        1000,
+                        None,
+                        10,
+                        concurrency=8,
+                    )
+                )
+                phases.append(writes(server, 10, 16))
+        finally:
+            server.stop()
+        single = start_server(db, prefix, workers=1)
+        try:
+            for n in (100,) if args.quick else (1000, 10_000):
+                phases.append(idle_connections(single, n))
+        finally:
+            single.stop()
+        phases.append(reference(100 if args.quick else 1000, 50 if args.quick else 200))
+    finally:
+        asyncio.run(_database(name, False))
+    result = {
+        "machine": {
+            "cpus": CORES,
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+        },
+        "quick": args.quick,
+        "phases": [asdict(p) for p in phases],
+    }
+    ref = phases[-1].server_cpu_us_per_delivery
+    for p in phases:
+        if p.deliveries and p.name.startswith(("fan-out", "saturation")) and ref:
+            p.extra["x_reference_cpu"] = round(p.server_cpu_us_per_delivery / ref, 1)
+    result["phases"] = [asdict(p) for p in phases]
+    print(_table(phases))
+    print(json.dumps(result, default=str))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+    bad = [p.name for p in phases if p.lost or p.duplicated or p.out_of_order]
+    if bad:
+        print(f"FAILED: lost, duplicated or out-of-order deliveries in {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

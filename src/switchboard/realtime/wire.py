@@ -1,0 +1,55 @@
+"""The fan-out fast path: write one pre-built WebSocket frame to many sockets.
+
+A server's WebSocket frames are not masked, so the bytes of an event frame are
+the same for every subscriber: the hub frames each event once, and a
+connection that is keeping up (nothing queued, nothing being sent, socket
+writable) takes those bytes with one synchronous `transport.write` — no task
+switch, no ASGI message, no per-connection framing. Anything else (control
+frames, a backlog, a paused socket) goes through the ordinary queue and the
+ASGI `send`, so order is kept.
+
+`WireProtocol` is uvicorn's websockets-sansio protocol plus one ASGI scope
+extension, `switchboard.wire`, offering that write. Without it (another
+server, compression negotiated) everything takes the ordinary path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+EXTENSION = "switchboard.wire"
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A complete, unmasked, unfragmented text frame (RFC 6455 §5.2)."""
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 1 << 16:
+        head = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return head + payload
+
+
+class WireProtocol(WebSocketsSansIOProtocol):
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and not self.conn.extensions:  # no compression: frames as built
+            scope["extensions"][EXTENSION] = {"write": self.write_frame}
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write a pre-built frame now if the socket takes it; False means "queue it"."""
+        if (
+            self.close_sent
+            or self.conn.state is not State.OPEN
+            or not self.writable.is_set()
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True
