@@ -342,6 +342,7 @@ def fanout(
         extra={
             "loadgen_processes": procs,
             "write_p50_ms": round(pct(wrote["latencies"], 0.5) * 1000, 2),
+            "loadgen_saturated": loadgen_cpu / (listen * min(procs, CORES)) > 0.9,
         },
     )
 

@@ -57,7 +57,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "http": "httptools",
         "ws": "switchboard.realtime.wire:WireProtocol",
         "ws_max_size": settings.ws_max_message_bytes,
-        "ws_per_message_deflate": False,
+        "ws_per_message_deflate": settings.ws_compression,
         "ws_ping_interval": settings.ws_ping_interval,
         "ws_ping_timeout": settings.ws_ping_timeout,
         "log_level": settings.log_level,
