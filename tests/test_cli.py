@@ -41,27 +41,24 @@ async def test_keys_push_and_tail(tmp_path: Path) -> None:
             await http.put("/api/boards/ops/widgets/cpu", json={"kind": "number", "value": 1})
         client_env = {**env, "SWITCHBOARD_URL": server.base_url, "SWITCHBOARD_TOKEN": key}
         tail = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "switchboard.cli",
-            "tail",
-            "ops",
-            env={**os.environ, **client_env},
-            stdout=asyncio.subprocess.PIPE,
-        )
-        assert tail.stdout is not None
-        subscribed = await asyncio.wait_for(tail.stdout.readline(), 20)
-        assert b'"type":"subscribed"' in subscribed
-        assert b'"type":"snapshot"' in await asyncio.wait_for(tail.stdout.readline(), 20)
-        pushed = await asyncio.to_thread(
-            _cli, "push", "ops", "cpu", "42", env=client_env, cwd=tmp_path
-        )
-        assert pushed.returncode == 0, pushed.stderr
-        event = await asyncio.wait_for(tail.stdout.readline(), 20)
-        assert b'"event":"widget.updated"' in event
-        assert b'"value":42' in event
-        tail.kill()
-        await tail.wait()
+            sys.executable, "-m", "switchboard.cli", "tail", "ops",
+            env={**os.environ, **client_env}, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert tail.stdout is not None
+            subscribed = await asyncio.wait_for(tail.stdout.readline(), 20)
+            assert b'"type":"subscribed"' in subscribed
+            assert b'"type":"snapshot"' in await asyncio.wait_for(tail.stdout.readline(), 20)
+            pushed = await asyncio.to_thread(
+                _cli, "push", "ops", "cpu", "42", env=client_env, cwd=tmp_path
+            )
+            assert pushed.returncode == 0, pushed.stderr
+            event = await asyncio.wait_for(tail.stdout.readline(), 20)
+            assert b'"event":"widget.updated"' in event
+            assert b'"value":42' in event
+        finally:
+            tail.kill()
+            await tail.wait()
 
         denied = _cli("push", "other", "cpu", "1", env=client_env, cwd=tmp_path)
         assert denied.returncode == 1
