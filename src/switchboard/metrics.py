@@ -17,7 +17,9 @@ class Metrics:
         ProcessCollector(registry=r)  # this worker's CPU, memory and file descriptors
         self.worker = Gauge("switchboard_worker_pid", "Which worker answered", registry=r)
         self.worker.set_function(os.getpid)
-        self.connections = Gauge("switchboard_connections", "Open WebSockets", registry=r)
+        self.connections = Gauge(
+            "switchboard_connections", "Open WebSocket and SSE connections", registry=r
+        )
         self.subscriptions = Gauge("switchboard_subscriptions", "Live subscriptions", registry=r)
         self.channels = Gauge("switchboard_channels", "Channels held by this worker", registry=r)
         self.write_db_seconds = Histogram(

@@ -17,8 +17,6 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from switchboard.api.deps import Caller, SlugParam, State, readable_board
-from switchboard.auth.limits import stream_identity
-from switchboard.auth.principal import Principal
 from switchboard.errors import RateLimited
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
@@ -45,6 +43,19 @@ def sse_message(frame: str) -> str:
     return f"{head}data: {frame}\n\n"
 
 
+class EventStream(Connection):
+    """A connection whose queue holds SSE messages, formatted on the way in. Live events
+    arrive with their seq, so they need no parsing per subscriber; the few control frames
+    (snapshot, reset, replayed events) are parsed once each."""
+
+    def send_event(self, seq: int, frame: str, wire: bytes) -> None:
+        self.send_nowait(f"id: {seq}\ndata: {frame}\n\n")
+
+    async def send(self, frame: str) -> None:
+        if message := sse_message(frame):
+            await super().send(message)
+
+
 async def _start(subscriber: Subscriber, slug: str, since: int | None) -> None:
     try:
         await subscriber.subscribe(channel_name(slug), slug, since, None)
@@ -53,23 +64,20 @@ async def _start(subscriber: Subscriber, slug: str, since: int | None) -> None:
 
 
 async def _messages(
-    state: AppState, caller: Principal, slug: str, since: int | None, identity: str
+    state: AppState, connection: Connection, slug: str, since: int | None
 ) -> AsyncIterator[str]:
-    connection = Connection(max_queue=state.settings.ws_queue_max_messages, principal=caller)
     subscriber = Subscriber(state, connection)
-    state.drain.track(connection)
     # Subscribing queues the replay, which may exceed the queue: drain while it runs.
     starting = asyncio.create_task(_start(subscriber, slug, since), name="sse subscribe")
     try:
         yield f"retry: {RECONNECT_MS}\n\n"
-        async for frame in connection.frames(idle=state.settings.sse_keepalive):
-            yield ": keep-alive\n\n" if frame is None else sse_message(frame)
+        async for message in connection.frames(idle=state.settings.sse_keepalive):
+            yield ": keep-alive\n\n" if message is None else message
     finally:
         starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)
         subscriber.close()
-        state.drain.untrack(connection)
-        state.streams.release(identity)
+        state.release_connection(connection)
 
 
 @router.get(
@@ -88,12 +96,13 @@ async def stream(
     """Live events after `Last-Event-ID` (or `since`); a `snapshot` first when neither is given."""
     async with state.db.read() as session:
         await readable_board(session, slug, caller)  # a 404 now, before the stream starts
-    identity = stream_identity(caller, request.client.host if request.client else None)
-    if not state.streams.acquire(identity):
+    host = request.client.host if request.client else None
+    connection = state.open_connection(caller, host, EventStream)
+    if connection is None:
         raise RateLimited("too many open streams for this credential", headers={"Retry-After": "5"})
     position = last_event_id if last_event_id is not None else since
     return StreamingResponse(
-        _messages(state, caller, slug, position, identity),
+        _messages(state, connection, slug, position),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

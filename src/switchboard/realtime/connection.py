@@ -26,9 +26,16 @@ class Connection:
     """The send side of one client."""
 
     def __init__(
-        self, *, max_queue: int, max_bytes: int = 0, principal: Principal = ANONYMOUS
+        self,
+        *,
+        max_queue: int,
+        max_bytes: int = 0,
+        principal: Principal = ANONYMOUS,
+        slot: str = "",
     ) -> None:
         self.principal = principal
+        self.slot = slot
+        """Whose connection this counts as for the per-credential limit."""
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
         self.max_bytes = max_bytes
         """Bound on the text queued for this client (0: only the message bound applies)."""
@@ -61,7 +68,7 @@ class Connection:
                 return
             yield frame
 
-    def send_event(self, frame: str, wire: bytes) -> None:
+    def send_event(self, seq: int, frame: str, wire: bytes) -> None:
         """Fan-out: write the pre-built frame straight away when nothing is ahead of it."""
         write = self.write_frame
         if (
@@ -80,16 +87,19 @@ class Connection:
             return
         size = len(frame)
         if self.max_bytes and self.queued_bytes + size > self.max_bytes:
-            METRICS.slow_consumers.inc()
-            self.close(CloseCode.SLOW_CONSUMER)
+            self.slow_consumer()
             return
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
-            METRICS.slow_consumers.inc()
-            self.close(CloseCode.SLOW_CONSUMER)
+            self.slow_consumer()
             return
         self.queued_bytes += size
+
+    def slow_consumer(self) -> None:
+        """The client fell too far behind: drop its backlog and close with 4008."""
+        METRICS.slow_consumers.inc()
+        self.close(CloseCode.SLOW_CONSUMER)
 
     async def send(self, frame: str) -> None:
         """Queue a frame, waiting for room (replies and replays, not fan-out)."""
@@ -125,8 +135,7 @@ class Subscription:
             self.pending.append((seq, frame, wire))
             if len(self.pending) > self.connection.queue.maxsize:
                 self.pending = None
-                METRICS.slow_consumers.inc()
-                self.connection.close(CloseCode.SLOW_CONSUMER)
+                self.connection.slow_consumer()
             return
         if seq <= self.position:
             return
@@ -136,7 +145,7 @@ class Subscription:
             self.connection.close(CloseCode.TRY_AGAIN_LATER)
             return
         self.position = seq
-        self.connection.send_event(frame, wire)
+        self.connection.send_event(seq, frame, wire)
 
     def notice(self, frame: str) -> None:
         """Presence changes go to subscriptions that asked for presence once (opt-in, so a

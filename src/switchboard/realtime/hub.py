@@ -121,7 +121,7 @@ class Channel:
             await self._fill(seq - 1)
             if seq <= self.last_seq:
                 return
-        self._forward(seq, payload.decode())
+        self._forward(seq, payload)
 
     async def _fill(self, up_to: int | None) -> None:
         """Forward stored events after `last_seq` (up to `up_to`, or all) in order."""
@@ -136,13 +136,15 @@ class Channel:
                     session, self.board_id, self.last_seq, up_to=up_to, limit=FILL_PAGE
                 )
             for event in events:
-                self._forward(event.seq, stored_event_frame(self.slug, event).decode())
+                self._forward(event.seq, stored_event_frame(self.slug, event))
             if len(events) < FILL_PAGE:
                 return
 
-    def _forward(self, seq: int, frame: str) -> None:
+    def _forward(self, seq: int, payload: bytes) -> None:
+        """Hand one event to every local sink: as text (queued paths) and as a ready
+        WebSocket frame (fast path), both made once here for all of them."""
         self.last_seq = seq
-        wire = text_frame(frame.encode())
+        frame, wire = payload.decode(), text_frame(payload)
         sinks = tuple(self.sinks)
         for sink in sinks:
             sink.deliver(seq, frame, wire)

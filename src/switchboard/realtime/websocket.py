@@ -16,10 +16,8 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from switchboard.auth.authenticator import presented_credential
-from switchboard.auth.limits import stream_identity
 from switchboard.auth.principal import Principal
 from switchboard.errors import Unauthorized
-from switchboard.metrics import METRICS
 from switchboard.realtime import protocol
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
@@ -114,20 +112,17 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     principal = await _authenticate(websocket, state)
     if principal is None:
         return
-    identity = stream_identity(principal, websocket.client.host if websocket.client else None)
-    if not state.streams.acquire(identity):
+    connection = state.open_connection(
+        principal, websocket.client.host if websocket.client else None
+    )
+    if connection is None:
         message = "too many connections for this credential"
         await _refuse(websocket, CloseCode.TOO_MANY_CONNECTIONS, "too_many_connections", message)
         return
-    connection = Connection(
-        max_queue=settings.ws_queue_max_messages,
-        max_bytes=settings.ws_queue_max_bytes,
-        principal=principal,
-    )
     try:
         await _serve(websocket, state, connection)
     finally:
-        state.streams.release(identity)
+        state.release_connection(connection)
 
 
 async def _serve(websocket: WebSocket, state: AppState, connection: Connection) -> None:
@@ -144,7 +139,6 @@ async def _serve(websocket: WebSocket, state: AppState, connection: Connection) 
     if wire is not None:
         connection.write_frame = wire["write"]
     handler = Handler(state, connection)
-    state.drain.track(connection)
     writer = asyncio.create_task(_write(websocket, connection), name="ws writer")
     reader = asyncio.create_task(_read(websocket, state, handler), name="ws reader")
     closing = asyncio.create_task(connection.closed.wait(), name="ws closing")
@@ -153,7 +147,6 @@ async def _serve(websocket: WebSocket, state: AppState, connection: Connection) 
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, expires_at - time.time()), connection.close, CloseCode.UNAUTHORIZED
         )
-    METRICS.connections.inc()
     try:
         await asyncio.wait({writer, reader, closing}, return_when=asyncio.FIRST_COMPLETED)
         if connection.close_code is not None:
@@ -162,11 +155,9 @@ async def _serve(websocket: WebSocket, state: AppState, connection: Connection) 
         if expiry is not None:
             expiry.cancel()
         handler.close()
-        state.drain.untrack(connection)
         for task in (writer, reader, closing):
             task.cancel()
         await asyncio.gather(writer, reader, closing, return_exceptions=True)
-        METRICS.connections.dec()
 
 
 async def _read(websocket: WebSocket, state: AppState, handler: Handler) -> None:
