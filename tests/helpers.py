@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import io
 import os
 import signal
 import socket
@@ -154,8 +156,30 @@ async def start_server(settings: Settings) -> AsyncIterator[LiveServer]:
             state = server.lifespan.state["switchboard"]
             yield LiveServer(base, f"ws://127.0.0.1:{port}/ws", http, state)
     finally:
-        server.should_exit = True
-        await task
+        await stop_server(server, task)
+
+
+STOP_TIMEOUT = 30.0
+"""An in-process server must stop within this (its drain and cleanup are bounded well below)."""
+
+
+async def stop_server(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    """Stop an in-process server; if it hangs, fail with what every task was waiting on."""
+    server.should_exit = True
+    done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+    if done:
+        task.result()
+        return
+    stacks = io.StringIO()
+    for pending in asyncio.all_tasks():
+        if pending is not asyncio.current_task():
+            print(f"--- {pending!r}", file=stacks)
+            pending.print_stack(file=stacks)
+    server.force_exit = True
+    task.cancel()
+    raise AssertionError(
+        f"the server did not stop within {STOP_TIMEOUT} s; tasks:\n{stacks.getvalue()}"
+    )
 
 
 @dataclass
@@ -193,7 +217,7 @@ async def spawn_server(
     cwd: str | None = None,
     timeout: float = 20.0,
     admin_key: str | None = ADMIN_KEY,
-    stderr: Path | None = None,
+    log: Path | None = None,
     port: int | None = None,
 ) -> ServerProcess:
     """Start `switchboard serve` as its own process group and wait until it answers."""
@@ -201,6 +225,7 @@ async def spawn_server(
     env = {"SWITCHBOARD_WRITE_RATE_LIMIT": "0", **env}  # the limit has its own tests
     if admin_key:
         env["SWITCHBOARD_ADMIN_KEY"] = admin_key
+    output = log.open("wb") if log is not None else None  # the app's lines and uvicorn's
     process = subprocess.Popen(
         [
             sys.executable,
@@ -215,7 +240,8 @@ async def spawn_server(
         env={**os.environ, **env},
         cwd=cwd,
         start_new_session=True,
-        stderr=stderr.open("wb") if stderr is not None else None,
+        stdout=output,
+        stderr=output,
     )
     handle = ServerProcess(port, process)
     deadline = time.monotonic() + timeout
@@ -262,6 +288,42 @@ class RedisServer:
             self.process.kill()
             self.process.wait(5)
             self.process = None
+
+
+def raw_websocket(
+    port: int, path: str, credential: str = ADMIN_KEY, *, rcvbuf: int | None = None
+) -> socket.socket:
+    """A WebSocket handshake on a bare socket: a client that answers nothing (no pong, no
+    close) and reads only what the test reads."""
+    sock = socket.socket()
+    if rcvbuf is not None:  # set before connecting: it sizes the window the server sees
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {credential}\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
+def masked_text(text: str) -> bytes:
+    """One short client text frame (masked, as RFC 6455 requires of clients)."""
+    payload = text.encode()
+    mask = os.urandom(4)
+    assert len(payload) < 126
+    return (
+        bytes([0x81, 0x80 | len(payload)])
+        + mask
+        + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    )
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

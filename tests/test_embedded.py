@@ -22,7 +22,7 @@ def _bootstrap_key(stderr: Path) -> str:
 async def test_serve_with_no_configuration(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     first_log = tmp_path / "first.log"
-    server = await spawn_server(env, cwd=str(tmp_path), admin_key=None, stderr=first_log)
+    server = await spawn_server(env, cwd=str(tmp_path), admin_key=None, log=first_log)
     auth = {"Authorization": f"Bearer {_bootstrap_key(first_log)}"}
     try:
         async with httpx.AsyncClient(base_url=server.base_url) as anonymous:
@@ -44,7 +44,7 @@ async def test_serve_with_no_configuration(tmp_path: Path) -> None:
         server.stop()
     # A second start reuses the store, its data and its key, and prints no new key.
     second_log = tmp_path / "second.log"
-    server = await spawn_server(env, cwd=str(tmp_path), admin_key=None, stderr=second_log)
+    server = await spawn_server(env, cwd=str(tmp_path), admin_key=None, log=second_log)
     try:
         assert "sbk_" not in second_log.read_text()
         async with httpx.AsyncClient(base_url=server.base_url, headers=auth) as http:

@@ -9,13 +9,11 @@ import contextlib
 import itertools
 import signal
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -30,7 +28,6 @@ from tests.helpers import (
     WsClient,
     eventually,
     spawn_server,
-    sse,
     start_server,
 )
 
@@ -229,35 +226,6 @@ async def test_reconnect_after_missing_a_thousand_events(production: LiveServer,
     events = await ws.events(1000, timeout=30)
     assert [e["seq"] for e in events] == list(range(seen + 1, seen + 1001))
     await ws.close()
-
-
-@pytest.fixture
-async def one_worker(pg_url: str, redis_server: RedisServer, prefix: str) -> AsyncIterator[Any]:
-    worker = await spawn_server(_env(pg_url, redis_server, prefix))
-    try:
-        yield worker
-    finally:
-        worker.stop()
-
-
-async def test_sigterm_closes_websockets_with_1012_and_ends_sse(
-    one_worker: ServerProcess, slug: str
-) -> None:
-    async with httpx.AsyncClient(headers=AUTH, base_url=one_worker.base_url) as http:
-        assert (await http.post("/api/boards", json={"slug": slug})).status_code == 201
-        ws = WsClient(await connect(one_worker.ws_url, additional_headers=AUTH))
-        await ws.subscribe(slug)
-        await ws.recv()
-        async with sse(http, f"/api/boards/{slug}/stream") as stream:
-            await stream.next()
-            one_worker.kill(signal.SIGTERM)
-            with pytest.raises(ConnectionClosed) as closed:
-                await ws.recv(timeout=5)
-            assert closed.value.rcvd is not None
-            assert closed.value.rcvd.code == 1012
-            with pytest.raises((EOFError, httpx.RemoteProtocolError)):
-                await stream.next(timeout=5)
-    assert one_worker.process.wait(10) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
 
 
 async def test_database_down_means_503_and_nothing_half_done(slug: str) -> None:

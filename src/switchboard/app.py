@@ -34,6 +34,7 @@ from switchboard.realtime.hub import Hub
 from switchboard.realtime.presence import Presence, create_presence
 from switchboard.realtime.publisher import Publisher
 from switchboard.realtime.websocket import websocket_endpoint
+from switchboard.shutdown import close_all
 from switchboard.state import AppState
 from switchboard.store import migrate
 from switchboard.store.db import Database, Retention
@@ -105,11 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             authenticator, drain, broker, db, interval=settings.credential_check_interval
         )
         await revocations.start(hub)
-        limiter = create_limiter(
-            settings.write_rate_limit, settings.broker_url, settings.broker_prefix
-        )
+        limiter = create_limiter(settings.write_rate_limit, broker, settings.broker_prefix)
         presence = Presence(
-            create_presence(settings.broker_url, settings.broker_prefix, settings.presence_ttl),
+            create_presence(broker, settings.broker_prefix, settings.presence_ttl),
             hub.notify,
             interval=settings.presence_interval,
             ttl=settings.presence_ttl,
@@ -129,16 +128,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             drain,
         )
         log.info("started", database=db.engine.url.render_as_string(), broker=settings.broker_url)
-        try:
-            with state.drain.on_signals():
+        with state.drain.on_signals(deadline=settings.stop_deadline):
+            try:
                 yield {"switchboard": state}
-        finally:
-            await presence.close()
-            await revocations.close()
-            await limiter.close()
-            await hub.close()
-            await broker.close()
-            await db.dispose()
+            finally:
+                await close_all(
+                    [
+                        ("presence", presence.close),
+                        ("revocations", revocations.close),
+                        ("hub", hub.close),
+                        ("broker", broker.close),
+                        ("database", db.dispose),
+                    ],
+                    settings.shutdown_step_timeout,
+                )
+                log.info("stopped")
 
     app = FastAPI(
         title="Switchboard",

@@ -61,7 +61,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "ws_ping_interval": settings.ws_ping_interval,
         "ws_ping_timeout": settings.ws_ping_timeout,
         "log_level": settings.log_level,
-        "timeout_graceful_shutdown": 10,
+        "timeout_graceful_shutdown": settings.drain_timeout,
         "proxy_headers": True,
     }
 

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     ws_close_timeout: float = Field(default=30.0, gt=0)
     """How long a connection the server closes (4008, 4101, 1012…) may take to deliver its
     close frame behind unread data before it is dropped without it."""
+    drain_timeout: float = Field(default=8.0, gt=0)
+    """On SIGTERM, how long open requests and connections get to finish before they are
+    cancelled (uvicorn's graceful shutdown timeout)."""
+    shutdown_step_timeout: float = Field(default=1.5, gt=0)
+    """Each cleanup step after the drain (presence, revocations, hub, broker, database)
+    gets this long; one that overruns is cancelled and logged."""
+    stop_deadline: float = Field(default=13.0, gt=0)
+    """Seconds after the first stop signal by which the process exits whatever it is
+    doing; a second signal exits at once."""
     ws_ping_interval: float = Field(default=20.0, gt=0)
     """Seconds between the server's WebSocket pings."""
     ws_ping_timeout: float = Field(default=20.0, gt=0)

@@ -220,7 +220,7 @@ async def test_secrets_never_reach_the_logs(tmp_path: Path, pg_url: str, prefix:
 
     log_file = tmp_path / "server.log"
     env = {"SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sb.db"}
-    server = await spawn_server(env, cwd=str(tmp_path), stderr=log_file)
+    server = await spawn_server(env, cwd=str(tmp_path), log=log_file)
     try:
         async with httpx.AsyncClient(base_url=server.base_url, headers=AUTH) as http:
             assert (await http.post("/api/boards", json={"slug": "ops"})).status_code == 201

@@ -180,7 +180,9 @@ async def test_key_secrets_are_never_listed(world: World) -> None:
         secret = world.creds[who]
         assert secret is not None
         assert secret not in text
-        assert secret.rsplit("_", 1)[1] not in text
+        secret_part = secret.removeprefix("sbk_").partition("_")[2]  # itself may hold "_"
+        assert len(secret_part) >= 40
+        assert secret_part not in text
 
 
 async def test_tokens_never_exceed_their_key(world: World) -> None:
@@ -269,8 +271,9 @@ async def test_revocation_closes_open_connections(world: World) -> None:
 
 
 async def test_token_expiry_closes_the_connection(world: World) -> None:
-    minted = await world.call("limited", "POST", "/api/tokens", {"ttl": 1})
+    # Long enough to subscribe on a loaded machine first (1 s was not, once in a CI run).
+    minted = await world.call("limited", "POST", "/api/tokens", {"ttl": 3})
     ws = await world.server.ws(credential=minted.json()["token"])
     await ws.subscribe(world.p)
     await ws.recv()
-    assert await ws.closed_with() == 4101
+    assert await ws.closed_with(timeout=10) == 4101

@@ -4,10 +4,7 @@ unresponsive clients, presence across workers, startup gating, and no leaks."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import signal
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,9 @@ from tests.helpers import (
     ServerProcess,
     WsClient,
     eventually,
+    masked_text,
     metric,
+    raw_websocket,
     rss_bytes,
     spawn_server,
     start_server,
@@ -38,6 +37,11 @@ async def small_queue_server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
     env = {
         "SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sb.db",
         "SWITCHBOARD_WS_QUEUE_MAX_MESSAGES": "50",
+        # The cut client's close frame waits until the test reads it, however long the
+        # 2,500 writes take on a loaded machine: a client that does not read answers no
+        # server ping either, and would be dropped without a close frame after 40 s.
+        "SWITCHBOARD_WS_CLOSE_TIMEOUT": "600",
+        "SWITCHBOARD_WS_PING_INTERVAL": "600",
     }
     server = await spawn_server(env, cwd=str(tmp_path))
     yield server
@@ -56,7 +60,11 @@ async def test_slow_consumer_is_cut_and_others_keep_up(
     async with httpx.AsyncClient(base_url=server.base_url, headers=AUTH) as http:
         await http.post("/api/boards", json={"slug": slug})
         await http.put(f"/api/boards/{slug}/widgets/t", json={"kind": "text", "value": ""})
-        slow = WsClient(await connect(server.ws_url, additional_headers=AUTH, max_queue=1))
+        # No client keepalive: a client that does not read cannot read the pong either, and
+        # would give up on its own (1011, no close frame) once the writes outlast ~40 s.
+        slow = WsClient(
+            await connect(server.ws_url, additional_headers=AUTH, max_queue=1, ping_interval=None)
+        )
         await slow.subscribe(slug, since=1)
         fast = WsClient(await connect(server.ws_url, additional_headers=AUTH))
         await fast.subscribe(slug, since=1)
@@ -97,35 +105,6 @@ async def test_slow_consumer_is_cut_and_others_keep_up(
     await fast.close()
 
 
-def _raw_websocket(port: int, path: str) -> socket.socket:
-    """A WebSocket handshake on a bare socket: a client that will never answer a ping."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Authorization: Bearer {ADMIN_KEY}\r\n\r\n"
-        ).encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(4096)
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return sock
-
-
-def _masked_text(text: str) -> bytes:
-    payload = text.encode()
-    mask = os.urandom(4)
-    assert len(payload) < 126
-    return (
-        bytes([0x81, 0x80 | len(payload)])
-        + mask
-        + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    )
-
-
 async def test_client_that_stops_answering_pings_is_dropped(tmp_path: Path, slug: str) -> None:
     env = {
         "SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sb.db",
@@ -136,8 +115,8 @@ async def test_client_that_stops_answering_pings_is_dropped(tmp_path: Path, slug
     try:
         async with httpx.AsyncClient(base_url=server.base_url, headers=AUTH) as http:
             await http.post("/api/boards", json={"slug": slug})
-            sock = _raw_websocket(server.port, "/ws")
-            sock.sendall(_masked_text(f'{{"type":"subscribe","channel":"board:{slug}"}}'))
+            sock = raw_websocket(server.port, "/ws")
+            sock.sendall(masked_text(f'{{"type":"subscribe","channel":"board:{slug}"}}'))
 
             async def gauges() -> tuple[float, float]:
                 text = (await http.get("/metrics")).text

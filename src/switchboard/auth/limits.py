@@ -11,6 +11,7 @@ service, it must not become its outage.
 from __future__ import annotations
 
 import abc
+import asyncio
 import math
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from switchboard.auth.principal import Principal
+from switchboard.broker import Broker
 from switchboard.errors import RateLimited
 
 log = structlog.get_logger(__name__)
@@ -46,9 +48,6 @@ class RateLimiter(abc.ABC):
     async def _count(self, identity: str, window: int) -> int:
         """This write's number within `window` for `identity`."""
 
-    async def close(self) -> None:
-        return None
-
 
 class MemoryRateLimiter(RateLimiter):
     def __init__(self, per_second: int) -> None:
@@ -64,31 +63,32 @@ class MemoryRateLimiter(RateLimiter):
 
 
 class RedisRateLimiter(RateLimiter):
-    def __init__(self, per_second: int, url: str, prefix: str) -> None:
+    COUNT_TIMEOUT = 0.5
+    """A write waits at most this long for the count before it is let through."""
+
+    def __init__(self, per_second: int, redis: Redis, prefix: str) -> None:
         super().__init__(per_second)
-        self._redis = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._redis = redis
         self._prefix = prefix
 
     async def _count(self, identity: str, window: int) -> int:
         key = f"{self._prefix}rate:{identity}:{window}"
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, 2)
-                count, _ = await pipe.execute()
+            async with asyncio.timeout(self.COUNT_TIMEOUT):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.incr(key)
+                    pipe.expire(key, 2)
+                    count, _ = await pipe.execute()
             return int(count)
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning("rate_limiter_unavailable", error=repr(exc))
             return 0
 
-    async def close(self) -> None:
-        await self._redis.aclose()
 
-
-def create_limiter(per_second: int, broker_url: str, prefix: str) -> RateLimiter:
-    """Counted in Redis when the broker is Redis (shared by all workers), else in memory."""
-    if broker_url.startswith(("redis:", "rediss:", "unix:")):
-        return RedisRateLimiter(per_second, broker_url, prefix)
+def create_limiter(per_second: int, broker: Broker, prefix: str) -> RateLimiter:
+    """Counted in the broker's Redis when there is one (shared by all workers), else in memory."""
+    if broker.redis is not None:
+        return RedisRateLimiter(per_second, broker.redis, prefix)
     return MemoryRateLimiter(per_second)
 
 

@@ -20,6 +20,7 @@ from switchboard.broker import Broker, BrokerUnavailable
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.drain import Drain
 from switchboard.realtime.hub import Hub
+from switchboard.shutdown import Background
 from switchboard.store.db import Database
 from switchboard.store.keys import revoked_among
 
@@ -43,18 +44,16 @@ class Revocations:
         self.broker = broker
         self.db = db
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background()
 
     async def start(self, hub: Hub) -> None:
         hub.controls[CONTROL_CHANNEL] = self._on_message
         with contextlib.suppress(BrokerUnavailable):  # subscribed again on reconnect
             await self.broker.subscribe(CONTROL_CHANNEL)
-        self._task = asyncio.create_task(self._watch(), name="credential watch")
+        self._loop.start(self._watch(), "credential watch")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.stop()
 
     async def announce(self, key_id: str) -> None:
         """A key was revoked (committed): act here, and tell every other worker."""
@@ -74,7 +73,7 @@ class Revocations:
                 connection.close(CloseCode.UNAUTHORIZED)
 
     async def _watch(self) -> None:
-        while True:
+        while self._loop.running:
             await asyncio.sleep(self.interval)
             now = time.time()
             keyed = set()

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 class BrokerUnavailable(Exception):
@@ -58,6 +61,12 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def unsubscribe(self, channel: str) -> None:
         """Stop delivering `channel`. Never raises for a broker outage."""
+
+    @property
+    def redis(self) -> Redis | None:
+        """The broker's Redis command client, for the other state workers share there
+        (rate limits, presence); None when the broker is not Redis. Owned by the broker."""
+        return None
 
     @property
     @abc.abstractmethod

@@ -26,6 +26,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from switchboard.broker.base import Broker, BrokerListener, BrokerUnavailable
+from switchboard.shutdown import Background
 
 log = structlog.get_logger(__name__)
 
@@ -64,25 +65,21 @@ class RedisBroker(Broker):
         self._pending: dict[str, deque[asyncio.Future[None]]] = {}
         self._conn: AbstractConnection | None = None
         self._up = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._reader = Background()
         self._last_rx = 0.0
 
     # Broker
     async def connect(self, listener: BrokerListener) -> None:
         """Start the reader; wait briefly for the first connection, then run degraded if none."""
         self._listener = listener
-        self._task = asyncio.create_task(self._run(), name="redis broker")
+        self._reader.start(self._run(), "redis broker")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._up.wait(), self._timeout)
         if not self._up.is_set():
             log.warning("broker_unavailable_at_start")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._reader.stop()
         self._listener = None
         self._wanted.clear()
         await self._publisher.aclose(close_connection_pool=True)
@@ -124,6 +121,10 @@ class RedisBroker(Broker):
     def healthy(self) -> bool:
         return self._up.is_set()
 
+    @property
+    def redis(self) -> Redis:
+        return self._publisher
+
     # The reader
     def _key(self, channel: str) -> str:
         return self._prefix + channel
@@ -133,7 +134,7 @@ class RedisBroker(Broker):
 
     async def _run(self) -> None:
         delay = BACKOFF_MIN
-        while True:
+        while self._reader.running:
             conn: AbstractConnection = self._sub_pool.make_connection()  # type: ignore[no-untyped-call]
             try:
                 await conn.connect()  # type: ignore[no-untyped-call]
@@ -162,7 +163,7 @@ class RedisBroker(Broker):
         """Read until the connection fails, with a watchdog for a silently dead peer."""
         watchdog = asyncio.create_task(self._watch(conn), name="redis broker watchdog")
         try:
-            while True:
+            while self._reader.running:
                 reply = await conn.read_response(timeout=float("inf"))
                 self._last_rx = asyncio.get_running_loop().time()
                 self._dispatch(reply)

@@ -6,21 +6,41 @@ So the app chains its own step onto the signal handlers uvicorn installs:
 every open connection is closed with 1012 — an SSE stream ends and its
 `EventSource` reconnects elsewhere with `Last-Event-ID` — while in-flight
 writes run to completion before the worker exits.
+
+Stopping is bounded, whatever the connections or the cleanup are doing: a
+second stop signal ends the process at once, and so does the first signal's
+deadline passing (checked from a thread, so not even a blocked event loop
+can keep the worker alive).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+import structlog
+
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
 
+log = structlog.get_logger(__name__)
+
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _exit_now(event: str, **fields: Any) -> None:
+    """End the process without any further cleanup (the stop took too long)."""
+    log.error(event, **fields)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(1)
 
 
 class Drain:
@@ -44,13 +64,27 @@ class Drain:
             connection.close(CloseCode.SERVICE_RESTART)
 
     @contextmanager
-    def on_signals(self) -> Iterator[None]:
-        """Run `begin` on the loop when a stop signal arrives, then the previous handler."""
+    def on_signals(self, *, deadline: float) -> Iterator[None]:
+        """Run `begin` on the loop when a stop signal arrives, then the previous handler.
+
+        A second stop signal exits at once; so does `deadline` seconds passing after
+        the first. Keep this open until the app's cleanup is over, so that both hold
+        for the cleanup too.
+        """
         loop = asyncio.get_running_loop()
         previous: dict[signal.Signals, Any] = {}
+        signalled = threading.Event()
 
         def chained(handler: Any) -> Callable[[int, FrameType | None], None]:
             def handle(sig: int, frame: FrameType | None) -> None:
+                if signalled.is_set():
+                    _exit_now("stop_forced", signal=signal.Signals(sig).name)
+                signalled.set()
+                timer = threading.Timer(
+                    deadline, _exit_now, ("stop_deadline_exceeded",), {"deadline": deadline}
+                )
+                timer.daemon = True
+                timer.start()
                 loop.call_soon_threadsafe(self.begin)
                 if callable(handler):
                     handler(sig, frame)

@@ -28,6 +28,7 @@ from switchboard.metrics import METRICS
 from switchboard.realtime.protocol import stored_event_frame
 from switchboard.realtime.wire import text_frame
 from switchboard.resources import CHANNEL_PREFIX
+from switchboard.shutdown import Background
 from switchboard.store.db import Database
 from switchboard.store.events import board_heads, find_board, load_events
 
@@ -64,6 +65,8 @@ class Channel:
         self.board_id: int | None = None
         self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
         self.fill_requested = False
+        self.closed = False
+        """Set before the task is cancelled: the pump stops even if a cancellation is lost."""
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.task = asyncio.create_task(self._run(), name=f"channel {name}")
 
@@ -76,7 +79,7 @@ class Channel:
             self.hub._drop(self)
             return
         self.ready.set_result(None)
-        while True:
+        while not self.closed:
             payload = await self.inbox.get()
             try:
                 if payload is _RESYNC:
@@ -169,7 +172,7 @@ class Hub:
         self._closing: dict[str, asyncio.Task[None]] = {}
         self.catchup_interval = catchup_interval
         self.degraded_interval = degraded_interval
-        self._poller: asyncio.Task[None] | None = None
+        self._poller = Background()
         self._broker_seen = False
         self.controls: dict[str, Callable[[bytes], None]] = {}
         """Handlers for non-board channels (e.g. key revocations), by channel name."""
@@ -183,11 +186,11 @@ class Hub:
         return self._broker_seen
 
     def start(self) -> None:
-        self._poller = asyncio.create_task(self._catch_up(), name="hub catch-up")
+        self._poller.start(self._catch_up(), "hub catch-up")
 
     async def _catch_up(self) -> None:
         """The safety net under the broker: fill channels whose notifications never came."""
-        while True:
+        while self._poller.running:
             healthy = self.broker.healthy
             await asyncio.sleep(self.catchup_interval if healthy else self.degraded_interval)
             held = [c for c in self.channels.values() if c.ready.done()]
@@ -241,6 +244,7 @@ class Hub:
         self._closing[channel.name] = asyncio.create_task(self._close(channel))
 
     async def _close(self, channel: Channel) -> None:
+        channel.closed = True
         try:
             if channel.task is not asyncio.current_task():
                 channel.task.cancel()
@@ -250,9 +254,7 @@ class Hub:
 
     async def close(self) -> None:
         """Stop every channel (at shutdown)."""
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+        await self._poller.stop()
         for channel in list(self.channels.values()):
             channel.sinks.clear()
             self._drop(channel)

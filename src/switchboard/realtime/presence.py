@@ -24,6 +24,9 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from switchboard.broker import Broker
+from switchboard.shutdown import Background
+
 log = structlog.get_logger(__name__)
 
 Counts = dict[str, int]
@@ -71,8 +74,8 @@ class RedisPresence(PresenceStore):
     """One hash per channel, field `<worker>|<identity>`; live workers in a sorted set
     scored by their expiry time. Fields of expired workers are ignored, then removed."""
 
-    def __init__(self, url: str, prefix: str, ttl: float) -> None:
-        self._redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    def __init__(self, redis: Redis, prefix: str, ttl: float) -> None:
+        self._redis = redis
         self._prefix = prefix
         self._ttl = ttl
         self.worker = uuid.uuid4().hex[:12]
@@ -143,12 +146,12 @@ class RedisPresence(PresenceStore):
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("presence_cleanup_failed", error=repr(exc))
-        await self._redis.aclose()
 
 
-def create_presence(broker_url: str, prefix: str, ttl: float) -> PresenceStore:
-    if broker_url.startswith(("redis:", "rediss:", "unix:")):
-        return RedisPresence(broker_url, prefix, ttl)
+def create_presence(broker: Broker, prefix: str, ttl: float) -> PresenceStore:
+    """Shared through the broker's Redis when there is one, else in this process."""
+    if broker.redis is not None:
+        return RedisPresence(broker.redis, prefix, ttl)
     return MemoryPresence()
 
 
@@ -167,7 +170,7 @@ class Presence:
         self.local: dict[str, Counter[str]] = {}
         self._dirty: set[str] = set()
         self._seen: dict[str, Counts] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Background()
 
     def join(self, channel: str, identity: str) -> None:
         self.local.setdefault(channel, Counter())[identity] += 1
@@ -190,12 +193,10 @@ class Presence:
         return (await self.store.read([channel]))[channel]
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="presence")
+        self._loop.start(self._run(), "presence")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.stop()
         await self.store.close()
 
     async def _flush(self) -> None:
@@ -205,7 +206,7 @@ class Presence:
 
     async def _run(self) -> None:
         last_refresh = 0.0
-        while True:
+        while self._loop.running:
             await asyncio.sleep(self.interval)
             try:
                 await self._flush()
