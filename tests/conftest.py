@@ -15,7 +15,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from switchboard.config import Settings
 from switchboard.store import migrate
-from tests.helpers import ADMIN_KEY, TOKEN_SECRET, LiveServer, RedisServer, start_server
+from tests.helpers import (
+    ADMIN_KEY,
+    TOKEN_SECRET,
+    LiveServer,
+    RedisServer,
+    ServerProcess,
+    serve_processes,
+    start_server,
+)
 
 PG_ADMIN_URL = os.environ.get(
     "SWITCHBOARD_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -102,3 +110,21 @@ async def production(pg_url: str, prefix: str) -> AsyncIterator[LiveServer]:
     """A running server on PostgreSQL + Redis."""
     async with start_server(backend_settings("production", Path(), pg_url, prefix)) as live:
         yield live
+
+
+def production_env(pg_url: str, prefix: str, **extra: str) -> dict[str, str]:
+    """The environment of a `switchboard serve` process on PostgreSQL + Redis."""
+    return {
+        "SWITCHBOARD_DATABASE_URL": pg_url,
+        "SWITCHBOARD_BROKER_URL": REDIS_URL,
+        "SWITCHBOARD_BROKER_PREFIX": prefix,
+        "SWITCHBOARD_LOG_LEVEL": "warning",
+        **extra,
+    }
+
+
+@pytest.fixture
+async def workers(pg_url: str, prefix: str) -> AsyncIterator[list[ServerProcess]]:
+    """Two separate `switchboard serve` processes on different ports, sharing PG + Redis."""
+    async with serve_processes(production_env(pg_url, prefix), 2) as started:
+        yield started

@@ -257,6 +257,17 @@ async def spawn_server(
     raise RuntimeError("server did not become ready")
 
 
+@contextlib.asynccontextmanager
+async def serve_processes(env: Mapping[str, str], count: int) -> AsyncIterator[list[ServerProcess]]:
+    """`count` server processes started together, all stopped at the end."""
+    started = list(await asyncio.gather(*(spawn_server(env) for _ in range(count))))
+    try:
+        yield started
+    finally:
+        for process in started:
+            process.stop()
+
+
 class RedisServer:
     """A throwaway `redis-server` on its own port, which a test may stop and start again."""
 

@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from websockets.asyncio.client import connect
 
 from tests.conftest import REDIS_URL
 from tests.helpers import AUTH, ServerProcess, WsClient, spawn_server
-
-
-@pytest.fixture
-async def workers(pg_url: str, prefix: str) -> AsyncIterator[list[ServerProcess]]:
-    """Two separate `switchboard serve` processes on different ports."""
-    env = {
-        "SWITCHBOARD_DATABASE_URL": pg_url,
-        "SWITCHBOARD_BROKER_URL": REDIS_URL,
-        "SWITCHBOARD_BROKER_PREFIX": prefix,
-        "SWITCHBOARD_LOG_LEVEL": "warning",
-    }
-    started = await asyncio.gather(spawn_server(env), spawn_server(env))
-    try:
-        yield list(started)
-    finally:
-        for process in started:
-            process.stop()
 
 
 async def _watch(url: str, slug: str) -> tuple[WsClient, int]:

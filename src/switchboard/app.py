@@ -95,7 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub.start()
         authenticator = Authenticator(
             db,
-            TokenIssuer(functools.partial(_token_secret, settings, db)),
+            TokenIssuer(
+                functools.partial(_token_secret, settings, db), admin_key=settings.admin_key
+            ),
             admin_key=settings.admin_key,
             cache_ttl=settings.key_cache_ttl,
         )

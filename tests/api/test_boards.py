@@ -115,7 +115,9 @@ async def test_list_boards_cursor_pagination(server: LiveServer, slug: str) -> N
     assert bad.status_code == 400
 
 
-async def test_delete_board_then_recreate_keeps_counting(server: LiveServer, slug: str) -> None:
+async def test_delete_board_then_recreate_keeps_counting_with_a_new_history(
+    server: LiveServer, slug: str
+) -> None:
     await server.create_board(slug)
     await server.put_widget(slug, "w", value=1)
     response = await server.http.delete(f"/api/boards/{slug}")
@@ -126,5 +128,7 @@ async def test_delete_board_then_recreate_keeps_counting(server: LiveServer, slu
     again = await server.create_board(slug)
     assert again["widgets"] == []
     assert again["seq"] == 3  # widget.created, board.deleted, board.created
-    events = (await server.http.get(f"/api/boards/{slug}/events")).json()["items"]
-    assert [e["event"] for e in events] == ["widget.created", "board.deleted", "board.created"]
+    # The old life's events are gone: reading from before the re-creation is 410.
+    assert (await server.http.get(f"/api/boards/{slug}/events")).status_code == 410
+    events = (await server.http.get(f"/api/boards/{slug}/events?after=2")).json()["items"]
+    assert [e["event"] for e in events] == ["board.created"]

@@ -78,7 +78,11 @@ async def test_concurrent_retries_write_once(server: LiveServer, slug: str) -> N
     assert await event_count(server, slug) == 2
 
 
-async def test_client_errors_are_replayed_too(server: LiveServer, slug: str) -> None:
+async def test_a_request_that_changed_nothing_is_not_recorded(
+    server: LiveServer, slug: str
+) -> None:
+    """A 404 wrote nothing: the same request, retried once the board exists, is applied
+    (once), instead of getting the stale 404 back for a day."""
     headers = key()
     path = f"/api/boards/{slug}/widgets/missing"
     first = await server.http.patch(path, json={"value": 1}, headers=headers)
@@ -86,8 +90,13 @@ async def test_client_errors_are_replayed_too(server: LiveServer, slug: str) -> 
     await server.create_board(slug)
     await server.put_widget(slug, "missing", value=0)
     again = await server.http.patch(path, json={"value": 1}, headers=headers)
-    assert again.status_code == 404
-    assert again.content == first.content
+    assert again.status_code == 200
+    assert again.json()["value"] == 1
+    replayed = await server.http.patch(path, json={"value": 1}, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.content == again.content
+    board = (await server.http.get(f"/api/boards/{slug}")).json()
+    assert board["seq"] == 2  # widget.created, one widget.updated
 
 
 async def test_malformed_key_is_a_400(server: LiveServer) -> None:

@@ -193,6 +193,14 @@ async def test_tokens_never_exceed_their_key(world: World) -> None:
     minted = await world.call("limited", "POST", "/api/tokens", {"role": "write"})
     assert minted.status_code == 201
     assert minted.json()["boards"] == [world.a]
+    for who in ("bootstrap", "admin"):  # tokens travel in URLs: never an admin one
+        refused = await world.call(who, "POST", "/api/tokens", {"role": "admin"})
+        assert refused.status_code == 422
+    token = (await world.call("admin", "POST", "/api/tokens", {"role": "write"})).json()["token"]
+    as_token = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=world.server.base_url, headers=as_token) as http:
+        assert (await http.get("/api/keys")).status_code == 403
+        assert (await http.post("/api/keys", json={"role": "read"})).status_code == 403
 
 
 @pytest.mark.parametrize("who", CREDENTIALS + DEAD)
@@ -239,17 +247,29 @@ async def test_sse_matrix(world: World, who: str) -> None:
                 assert response.status_code == status, (who, board)
 
 
-async def test_token_in_query_string(world: World) -> None:
-    """Browsers pass credentials as `?token=` on WebSocket and SSE."""
+async def test_token_in_query_string_only_where_browsers_need_it(world: World) -> None:
+    """`?token=` works on the WebSocket and the SSE stream (browsers cannot send headers
+    there) and nowhere else: keys in REST URLs would end up in logs and history."""
     token = world.creds["token"]
-    response = await world.server.http.get(
-        f"/api/boards/{world.a}", params={"token": token}, headers={"Authorization": ""}
-    )
-    assert response.status_code == 401  # an empty Authorization header is refused, not ignored
     async with httpx.AsyncClient(base_url=world.server.base_url) as http:
-        assert (
-            await http.get(f"/api/boards/{world.a}", params={"token": token})
-        ).status_code == 200
+        refused = await http.get(f"/api/boards/{world.a}", params={"token": token})
+        assert refused.status_code == 400
+        assert "Authorization" in refused.json()["error"]["message"]
+        admin = world.creds["bootstrap"]
+        listing = await http.get("/api/keys", params={"token": admin})
+        assert listing.status_code == 400
+        assert "items" not in listing.json()
+        async with http.stream(
+            "GET", f"/api/boards/{world.a}/stream", params={"token": token}
+        ) as response:
+            assert response.status_code == 200
+        async with http.stream(
+            "GET",
+            f"/api/boards/{world.a}/stream",
+            params={"token": token},
+            headers={"Authorization": ""},
+        ) as response:
+            assert response.status_code == 401  # an empty header is refused, not ignored
     from websockets.asyncio.client import connect
 
     from tests.helpers import WsClient

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import REDIS_URL, backend_settings
+from tests.conftest import backend_settings, production_env
 from tests.helpers import (
     ADMIN_KEY,
     AUTH,
@@ -27,6 +27,7 @@ from tests.helpers import (
     metric,
     raw_websocket,
     rss_bytes,
+    serve_processes,
     spawn_server,
     start_server,
 )
@@ -171,17 +172,11 @@ class PresenceView:
 
 @pytest.fixture
 async def two_workers(pg_url: str, prefix: str) -> AsyncIterator[list[ServerProcess]]:
-    env = {
-        "SWITCHBOARD_DATABASE_URL": pg_url,
-        "SWITCHBOARD_BROKER_URL": REDIS_URL,
-        "SWITCHBOARD_BROKER_PREFIX": prefix,
-        "SWITCHBOARD_PRESENCE_INTERVAL": "0.2",
-        "SWITCHBOARD_PRESENCE_TTL": "2",
-    }
-    workers = list(await asyncio.gather(spawn_server(env), spawn_server(env)))
-    yield workers
-    for worker in workers:
-        worker.stop()
+    env = production_env(
+        pg_url, prefix, SWITCHBOARD_PRESENCE_INTERVAL="0.2", SWITCHBOARD_PRESENCE_TTL="2"
+    )
+    async with serve_processes(env, 2) as workers:
+        yield workers
 
 
 async def test_presence_across_workers(two_workers: list[ServerProcess], slug: str) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.auth.authenticator import presented_credential
 from switchboard.auth.principal import Principal
-from switchboard.errors import PreconditionFailed
+from switchboard.errors import BadRequest, PreconditionFailed
 from switchboard.realtime.protocol import SLUG_PATTERN
 from switchboard.state import AppState
 from switchboard.store.events import find_board
@@ -41,6 +41,20 @@ IfMatch = Annotated[int | None, Depends(if_match)]
 
 
 async def current_principal(request: Request, state: State) -> Principal:
+    """The caller of a REST route: credentials in the `Authorization` header only, so that
+    keys stay out of URLs, browser history and access logs."""
+    if "token" in request.query_params:
+        raise BadRequest(
+            "`?token=` is accepted only where a browser cannot send headers (/ws and "
+            "/api/boards/{slug}/stream): send `Authorization: Bearer <key-or-token>`"
+        )
+    return await state.auth.authenticate(
+        presented_credential(request.headers.get("authorization"), None)
+    )
+
+
+async def stream_principal(request: Request, state: State) -> Principal:
+    """The caller of the SSE stream: `EventSource` cannot send headers, so `?token=` too."""
     credential = presented_credential(
         request.headers.get("authorization"), request.query_params.get("token")
     )
@@ -48,6 +62,7 @@ async def current_principal(request: Request, state: State) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
+StreamCaller = Annotated[Principal, Depends(stream_principal)]
 
 
 async def authorize_write(state: AppState, caller: Principal, slug: str) -> None:

@@ -1,20 +1,32 @@
 """`Idempotency-Key` on writes, as ASGI middleware around the REST API.
 
-A retried request (same key, same method, path and body) gets the first
-response back byte for byte and writes and publishes nothing. The key is
-claimed in the store before the request runs, marked inside the write's own
-transaction, and answered after (see `store/idempotency.py`), so this holds
-across workers and across a worker dying mid-request.
+A retried request (same credential, same key, same method, path and body)
+gets the first response back byte for byte and writes and publishes nothing.
+The key is claimed in the store before the request runs, marked inside the
+write's own transaction, and answered after (see `store/idempotency.py`), so
+this holds across workers and across a worker dying mid-request.
+
+Who may read a stored response back: only the credential that made it. The
+credential is authenticated before anything is claimed or replayed (a revoked
+key or an expired token replays nothing); the record is stored under a hash of
+credential and key, so another caller's same key is a different record; and the
+stored body is encrypted under a key derived from the credential, which is
+never stored, so the database alone does not reveal it (a created API key's
+secret is in such a body).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard.api.middleware import header, read_body, replay, respond_error
+from switchboard.auth.authenticator import presented_credential
 from switchboard.errors import (
     AppError,
     BadRequest,
@@ -29,6 +41,34 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
 KEPT_HEADERS = frozenset({b"content-type", b"etag", b"location"})
 MAX_BODY = 16 * 1024 * 1024  # `BodyLimitMiddleware`, outside, holds the configured limit
+BOARD_PATH = re.compile(r"/api/boards/([^/]+)")
+NONCE = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """One credential's view of the store: where its keys live, and its body cipher."""
+
+    namespace: bytes
+    cipher: AESGCM
+
+    @classmethod
+    def of(cls, credential: str) -> Owner:
+        secret = credential.encode()
+        return cls(
+            hashlib.sha256(b"switchboard idempotency key\0" + secret).digest(),
+            AESGCM(hashlib.sha256(b"switchboard idempotency body\0" + secret).digest()),
+        )
+
+    def record(self, key: str) -> str:
+        return hashlib.sha256(self.namespace + key.encode()).hexdigest()
+
+    def seal(self, body: bytes) -> bytes:
+        nonce = os.urandom(NONCE)
+        return nonce + self.cipher.encrypt(nonce, body, None)
+
+    def open(self, sealed: bytes) -> bytes:
+        return self.cipher.decrypt(sealed[:NONCE], sealed[NONCE:], None)
 
 
 class IdempotencyMiddleware:
@@ -48,14 +88,22 @@ class IdempotencyMiddleware:
     async def _serve(self, key: str, scope: Scope, receive: Receive, send: Send) -> None:
         if not KEY_PATTERN.fullmatch(key):
             raise BadRequest("Idempotency-Key must be 1 to 255 printable ASCII characters")
+        state: AppState = scope["state"]["switchboard"]
+        credential = presented_credential(header(scope, b"authorization"), None)
+        if not credential:  # nobody to scope the key to: the route refuses the write itself
+            await self.app(scope, receive, send)
+            return
+        await state.auth.authenticate(credential)  # `Unauthorized`: nothing claimed
+        owner = Owner.of(credential)
+        record = owner.record(key)
         body = await read_body(receive, MAX_BODY)
         digest = hashlib.sha256()
         for part in (scope["method"].encode(), scope["raw_path"], scope["query_string"], body):
             digest.update(len(part).to_bytes(8, "big") + part)
-        state: AppState = scope["state"]["switchboard"]
+        board = BOARD_PATH.match(scope["path"])
         store = IdempotencyStore(state.db, state.settings.idempotency_ttl)
         try:
-            claim = await store.claim(key, digest.hexdigest())
+            claim = await store.claim(record, digest.hexdigest(), board and board[1])
         except OSError as exc:
             raise ServiceUnavailable("the database is unavailable") from exc
         match claim.outcome:
@@ -65,7 +113,7 @@ class IdempotencyMiddleware:
                 await send(
                     {"type": "http.response.start", "status": claim.status, "headers": headers}
                 )
-                await send({"type": "http.response.body", "body": claim.body})
+                await send({"type": "http.response.body", "body": owner.open(claim.body)})
                 return
             case Outcome.MISMATCH:
                 raise ValidationFailed(
@@ -87,9 +135,10 @@ class IdempotencyMiddleware:
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        token = CURRENT_KEY.set(key)
+        token = CURRENT_KEY.set(record)
         try:
             await self.app(scope, replay(body, receive), capture)
         finally:
             CURRENT_KEY.reset(token)
-            await store.finish(key, status=status, headers=kept, body=b"".join(chunks))
+            sealed = owner.seal(b"".join(chunks))
+            await store.finish(record, status=status, headers=kept, body=sealed)

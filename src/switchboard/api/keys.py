@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from switchboard.api.deps import Caller, State
 from switchboard.api.schemas import Slug, StrictIn
 from switchboard.auth.principal import Role
+from switchboard.auth.tokens import TOKEN_ROLES
 from switchboard.store import keys
 from switchboard.store.models import ApiKey
 from switchboard.timefmt import iso
@@ -52,9 +53,17 @@ class KeyList(BaseModel):
 
 class TokenCreate(StrictIn):
     role: RoleIn = Role.READ
+    """`read` or `write`: tokens travel in URLs, so they never manage keys."""
     boards: list[Slug] | None = Field(default=None, max_length=1000)
     ttl: int | None = Field(default=None, ge=1)
     """Seconds until the token expires (default 900; capped by SWITCHBOARD_TOKEN_TTL_MAX)."""
+
+    @field_validator("role")
+    @classmethod
+    def _viewer_role(cls, role: Role) -> Role:
+        if role not in TOKEN_ROLES:
+            raise ValueError("viewer tokens are `read` or `write`; managing keys needs a key")
+        return role
 
 
 class TokenOut(BaseModel):
@@ -79,7 +88,7 @@ def key_out(key: ApiKey) -> KeyOut:
 @router.post("/keys", status_code=status.HTTP_201_CREATED)
 async def create_key(body: KeyCreate, state: State, caller: Caller) -> KeyCreated:
     caller.require_admin()
-    async with state.db.transaction() as tx:
+    async with state.write() as tx:
         new = await keys.create_key(tx, role=body.role.value, boards=body.boards, name=body.name)
     return KeyCreated(**key_out(new.key).model_dump(), key=new.secret)
 
@@ -96,7 +105,7 @@ async def list_keys(state: State, caller: Caller) -> KeyList:
 async def revoke_key(key_id: KeyId, state: State, caller: Caller) -> None:
     """Revoke at once, on every worker; its open connections are closed with 4101."""
     caller.require_admin()
-    async with state.db.transaction() as tx:
+    async with state.write() as tx:
         await keys.revoke_key(tx, key_id)
     await state.revocations.announce(key_id)
 

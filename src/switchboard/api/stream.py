@@ -16,7 +16,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from switchboard.api.deps import Caller, SlugParam, State, readable_board
+from switchboard.api.deps import SlugParam, State, StreamCaller, readable_board
 from switchboard.errors import RateLimited
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
@@ -55,6 +55,11 @@ class EventStream(Connection):
         if message := sse_message(frame):
             await super().send(message)
 
+    def lost_access(self, channel: str) -> None:
+        """SSE has no in-band error: the stream ends after what is queued (a deletion
+        included); `EventSource` reconnects and gets the 404."""
+        self.finish()
+
 
 async def _start(subscriber: Subscriber, slug: str, since: int | None) -> None:
     try:
@@ -89,7 +94,7 @@ async def stream(
     slug: SlugParam,
     request: Request,
     state: State,
-    caller: Caller,
+    caller: StreamCaller,
     last_event_id: Annotated[int | None, Header(ge=0, le=MAX_SEQ)] = None,
     since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
 ) -> StreamingResponse:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import structlog
 
 from switchboard.auth.authenticator import Authenticator
 from switchboard.broker import Broker, BrokerUnavailable
 from switchboard.realtime.codes import CloseCode
+from switchboard.realtime.connection import Connection
 from switchboard.realtime.drain import Drain
 from switchboard.realtime.hub import Hub
 from switchboard.shutdown import Background
@@ -27,6 +29,10 @@ from switchboard.store.keys import revoked_among
 log = structlog.get_logger(__name__)
 
 CONTROL_CHANNEL = "control:keys"
+
+
+def _expired_before(now: float) -> Callable[[Connection], bool]:
+    return lambda c: c.principal.expires_at is not None and c.principal.expires_at <= now
 
 
 class Revocations:
@@ -68,21 +74,13 @@ class Revocations:
 
     def _revoked(self, key_id: str) -> None:
         self.authenticator.forget(key_id)
-        for connection in list(self.drain.connections):
-            if connection.principal.key_id == key_id:
-                connection.close(CloseCode.UNAUTHORIZED)
+        self.drain.close_where(lambda c: c.principal.key_id == key_id, CloseCode.UNAUTHORIZED)
 
     async def _watch(self) -> None:
         while self._loop.running:
             await asyncio.sleep(self.interval)
-            now = time.time()
-            keyed = set()
-            for connection in list(self.drain.connections):
-                principal = connection.principal
-                if principal.expires_at is not None and principal.expires_at <= now:
-                    connection.close(CloseCode.UNAUTHORIZED)
-                elif principal.key_id is not None:
-                    keyed.add(principal.key_id)
+            self.drain.close_where(_expired_before(time.time()), CloseCode.UNAUTHORIZED)
+            keyed = {c.principal.key_id for c in self.drain.connections if c.principal.key_id}
             if not keyed:
                 continue
             try:

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
 from switchboard.auth.principal import ANONYMOUS, Principal
 from switchboard.metrics import METRICS
 from switchboard.realtime.codes import CloseCode
+from switchboard.realtime.protocol import error as encode_error
+
+if TYPE_CHECKING:
+    from switchboard.realtime.hub import BoardChange
 
 log = structlog.get_logger(__name__)
 
@@ -107,6 +112,25 @@ class Connection:
             await self.queue.put(frame)
             self.queued_bytes += len(frame)
 
+    def lost_access(self, channel: str) -> None:
+        """One subscription's board became unreadable to this connection (made private,
+        deleted): it has been unsubscribed; say so (the connection and its other
+        subscriptions go on)."""
+        message = f"{channel} is no longer readable by this connection"
+        self.send_nowait(encode_error("not_found", message, channel=channel))
+
+    def finish(self) -> None:
+        """End after what is already queued (a full queue is dropped: `close`)."""
+        if self.close_code is not None:
+            return
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            self.close(CloseCode.NORMAL)
+            return
+        self.close_code = CloseCode.NORMAL
+        self.closed.set()
+
     def close(self, code: int) -> None:
         """Stop sending: drop what is queued; the transport then closes with `code`."""
         if self.close_code is not None:
@@ -123,16 +147,25 @@ class Subscription:
     """A connection's view of one channel: where it is (`position`) and, while its
     snapshot or replay is being sent, the live events that arrive meanwhile."""
 
-    def __init__(self, connection: Connection, channel: str) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        channel: str,
+        on_lost: Callable[[Subscription], None] | None = None,
+    ) -> None:
         self.connection = connection
         self.channel = channel
+        self.on_lost = on_lost
+        """Called when the board becomes unreadable to the connection (unsubscribe it)."""
         self.position = 0
-        self.pending: list[tuple[int, str, bytes]] | None = []
+        self.pending: list[tuple[int, str, bytes, BoardChange | None]] | None = []
         self.wants_presence = False
+        self.in_presence = False
+        """Counted in presence: set once read access was checked."""
 
-    def deliver(self, seq: int, frame: str, wire: bytes) -> None:
+    def deliver(self, seq: int, frame: str, wire: bytes, change: BoardChange | None) -> None:
         if self.pending is not None:
-            self.pending.append((seq, frame, wire))
+            self.pending.append((seq, frame, wire, change))
             if len(self.pending) > self.connection.queue.maxsize:
                 self.pending = None
                 self.connection.slow_consumer()
@@ -145,17 +178,31 @@ class Subscription:
             self.connection.close(CloseCode.TRY_AGAIN_LATER)
             return
         self.position = seq
+        if change is not None and not self._may_see(change):
+            if not change.live:  # it could read the board until now: it sees the deletion
+                self.connection.send_event(seq, frame, wire)
+            if self.on_lost is not None:
+                self.on_lost(self)
+            return
         self.connection.send_event(seq, frame, wire)
 
-    def notice(self, frame: str) -> None:
+    def _may_see(self, change: BoardChange) -> bool:
+        """Decided again at every change, with the connection's credential of the moment."""
+        return change.live and self.connection.principal.can_read(change.slug, change.public)
+
+    def notice(self, frame: str, public_frame: str | None) -> None:
         """Presence changes go to subscriptions that asked for presence once (opt-in, so a
-        client that never asks sees only the event stream)."""
+        client that never asks sees only the event stream); anonymous viewers get counts
+        without identities."""
         if self.wants_presence and self.pending is None:
-            self.connection.send_nowait(frame)
+            if self.connection.principal.role is not None:
+                self.connection.send_nowait(frame)
+            elif public_frame is not None:
+                self.connection.send_nowait(public_frame)
 
     def go_live(self, position: int) -> None:
         """The snapshot/replay up to `position` is queued: flush what arrived meanwhile."""
         pending, self.pending = self.pending or [], None
         self.position = position
-        for seq, frame, wire in pending:
-            self.deliver(seq, frame, wire)
+        for seq, frame, wire, change in pending:
+            self.deliver(seq, frame, wire, change)

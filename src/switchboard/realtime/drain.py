@@ -58,10 +58,15 @@ class Drain:
     def untrack(self, connection: Connection) -> None:
         self.connections.discard(connection)
 
+    def close_where(self, predicate: Callable[[Connection], bool], code: int) -> None:
+        """Close every open connection that `predicate` picks (revocation, expiry, stop)."""
+        for connection in list(self.connections):
+            if predicate(connection):
+                connection.close(code)
+
     def begin(self) -> None:
         self.stopping = True
-        for connection in list(self.connections):
-            connection.close(CloseCode.SERVICE_RESTART)
+        self.close_where(lambda _: True, CloseCode.SERVICE_RESTART)
 
     @contextmanager
     def on_signals(self, *, deadline: float) -> Iterator[None]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
@@ -38,15 +39,41 @@ _RESYNC = b""  # inbox marker: "the broker may have missed messages, read the st
 FILL_PAGE = 500
 
 
+@dataclass(frozen=True, slots=True)
+class BoardChange:
+    """An event that changes who may read the board (`board.updated`, `.created`,
+    `.deleted`): every subscription re-checks its access before it passes the event on."""
+
+    slug: str
+    public: bool
+    live: bool
+
+    @classmethod
+    def of(cls, slug: str, payload: bytes) -> BoardChange | None:
+        """The change an event frame makes, if any. The substring test keeps the parse off
+        the path of ordinary events (a match inside a value only costs the parse)."""
+        if b'"event":"board.' not in payload:
+            return None
+        frame = orjson.loads(payload)
+        name, data = frame.get("event"), frame.get("data") or {}
+        if name == "board.deleted":
+            return cls(slug, public=False, live=False)
+        if name in ("board.updated", "board.created"):
+            return cls(slug, public=bool(data.get("public")), live=True)
+        return None
+
+
 class Sink(Protocol):
     """Where a channel forwards to: one subscription of one connection."""
 
-    def deliver(self, seq: int, frame: str, wire: bytes) -> None:
+    def deliver(self, seq: int, frame: str, wire: bytes, change: BoardChange | None) -> None:
         """Called in seq order, without gaps, from the channel's pump. Must not block.
-        `wire` is the same frame, already framed for WebSocket (`realtime/wire.py`)."""
+        `wire` is the same frame, already framed for WebSocket (`realtime/wire.py`);
+        `change` says when the event changes who may read the board."""
 
-    def notice(self, frame: str) -> None:
-        """A frame outside the event stream (presence). Must not block."""
+    def notice(self, frame: str, public_frame: str | None) -> None:
+        """A frame outside the event stream (presence), and its version for anonymous
+        viewers (None: nothing for them). Must not block."""
 
 
 class ChannelUnavailable(Exception):
@@ -148,9 +175,10 @@ class Channel:
         WebSocket frame (fast path), both made once here for all of them."""
         self.last_seq = seq
         frame, wire = payload.decode(), text_frame(payload)
+        change = BoardChange.of(self.slug, payload)
         sinks = tuple(self.sinks)
         for sink in sinks:
-            sink.deliver(seq, frame, wire)
+            sink.deliver(seq, frame, wire, change)
         METRICS.events_delivered.inc(len(sinks))  # once per event: a metric lock per delivery costs
         METRICS.events_forwarded.inc()
 
@@ -260,12 +288,12 @@ class Hub:
             self._drop(channel)
         await asyncio.gather(*self._closing.values(), return_exceptions=True)
 
-    def notify(self, name: str, frame: str) -> None:
+    def notify(self, name: str, frame: str, public_frame: str | None) -> None:
         """Send an out-of-stream frame (encoded once) to every local subscriber of `name`."""
         channel = self.channels.get(name)
         if channel is not None:
             for sink in tuple(channel.sinks):
-                sink.notice(frame)
+                sink.notice(frame, public_frame)
 
     # BrokerListener
     def on_message(self, channel: str, payload: bytes) -> None:

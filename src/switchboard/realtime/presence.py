@@ -155,8 +155,26 @@ def create_presence(broker: Broker, prefix: str, ttl: float) -> PresenceStore:
     return MemoryPresence()
 
 
-Notify = Callable[[str, str], None]
-"""How a presence frame reaches a channel's local subscribers: `notify(channel, frame)`."""
+Notify = Callable[[str, str, str | None], None]
+"""How a presence frame reaches a channel's local subscribers: `notify(channel, frame,
+public_frame)`, the second for anonymous viewers (None: nothing changed for them)."""
+
+ANONYMOUS_IDENTITY = "anonymous"
+SIGNED_IN = "authenticated"
+
+
+def public_counts(counts: Counts) -> Counts:
+    """What an anonymous viewer may know: how many watch, not which keys they hold."""
+    anonymous = counts.get(ANONYMOUS_IDENTITY, 0)
+    signed_in = sum(n for identity, n in counts.items() if identity != ANONYMOUS_IDENTITY)
+    return {k: n for k, n in ((ANONYMOUS_IDENTITY, anonymous), (SIGNED_IN, signed_in)) if n}
+
+
+def changes(before: Counts, after: Counts) -> Counts:
+    """Identities whose count changed, with 0 for those gone."""
+    changed = {i: n for i, n in after.items() if before.get(i) != n}
+    changed.update({i: 0 for i in before if i not in after})
+    return changed
 
 
 class Presence:
@@ -231,7 +249,11 @@ class Presence:
             self._seen[channel] = counts
             if before == counts:
                 continue
-            changed = {i: n for i, n in counts.items() if before.get(i) != n}
-            changed.update({i: 0 for i in before if i not in counts})
-            frame = {"type": "presence", "channel": channel, "changed": changed}
-            self.notify(channel, orjson.dumps(frame).decode())
+            frame = {"type": "presence", "channel": channel, "changed": changes(before, counts)}
+            public = changes(public_counts(before), public_counts(counts))
+            public_frame = {"type": "presence", "channel": channel, "changed": public}
+            self.notify(
+                channel,
+                orjson.dumps(frame).decode(),
+                orjson.dumps(public_frame).decode() if public else None,
+            )

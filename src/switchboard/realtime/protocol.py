@@ -105,8 +105,12 @@ def encode(message: dict[str, Any], id_: RequestId = None) -> str:
     return orjson.dumps(message).decode()
 
 
-def error(code: str, message: str, id_: RequestId = None) -> str:
-    return encode({"type": "error", "code": code, "message": message}, id_)
+def error(code: str, message: str, id_: RequestId = None, *, channel: str | None = None) -> str:
+    """An `error` frame; `channel` when it ends one subscription (lost access)."""
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if channel is not None:
+        frame["channel"] = channel
+    return encode(frame, id_)
 
 
 def event_frame(event: EventOut) -> bytes:

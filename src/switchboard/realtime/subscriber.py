@@ -16,6 +16,7 @@ from switchboard.metrics import METRICS
 from switchboard.realtime import protocol
 from switchboard.realtime.connection import Connection, Subscription
 from switchboard.realtime.hub import ChannelUnavailable
+from switchboard.realtime.presence import public_counts
 from switchboard.realtime.protocol import ProtocolError, RequestId
 from switchboard.resources import board_out
 from switchboard.state import AppState
@@ -42,19 +43,21 @@ class Subscriber:
                 f"at most {self.settings.ws_max_subscriptions} subscriptions per connection",
                 id=id_,
             )
-        subscription = Subscription(self.connection, channel)
+        subscription = Subscription(self.connection, channel, self._lost)
         try:
             await self.state.hub.join(channel, subscription)
         except ChannelUnavailable:
             raise ProtocolError("unavailable", "the store is unavailable, retry", id=id_) from None
         subscriptions[channel] = subscription
         METRICS.subscriptions.inc()
-        self.state.presence.join(channel, self.connection.principal.identity)
         try:
             position = await self._start(channel, slug, since, id_)
         except BaseException:
             self.forget(channel)
             raise
+        # Read access is checked now: only then does this viewer show in presence.
+        subscription.in_presence = True
+        self.state.presence.join(channel, self.connection.principal.identity)
         subscription.go_live(position)
 
     async def _start(self, channel: str, slug: str, since: int | None, id_: RequestId) -> int:
@@ -105,7 +108,10 @@ class Subscriber:
             protocol.encode({"type": "reset", "channel": channel, "reason": "history_expired"})
         )
         async with self.state.db.read() as session:
-            board, widgets = await load_board(session, slug)
+            try:
+                board, widgets = await load_board(session, slug)
+            except NotFound as exc:  # deleted meanwhile
+                raise ProtocolError("not_found", exc.message) from None
         await self._snapshot(channel, board.seq, board_out(board, widgets))
         return board.seq
 
@@ -136,6 +142,8 @@ class Subscriber:
             viewers = await self.state.presence.who(channel)
         except (RedisError, OSError):
             raise ProtocolError("unavailable", "presence is unavailable, retry", id=id_) from None
+        if self.connection.principal.role is None:  # anonymous: counts, not key identities
+            viewers = public_counts(viewers)
         await self.connection.send(
             protocol.encode({"type": "presence", "channel": channel, "viewers": viewers}, id_)
         )
@@ -144,8 +152,16 @@ class Subscriber:
         subscription = self.connection.subscriptions.pop(channel, None)
         if subscription is not None:
             self.state.hub.leave(channel, subscription)
-            self.state.presence.leave(channel, self.connection.principal.identity)
+            if subscription.in_presence:
+                self.state.presence.leave(channel, self.connection.principal.identity)
             METRICS.subscriptions.dec()
+
+    def _lost(self, subscription: Subscription) -> None:
+        """Its board became unreadable: unsubscribe, then tell the client (`Connection`
+        decides how: an `error` frame on a WebSocket, the end of an SSE stream)."""
+        if self.connection.subscriptions.get(subscription.channel) is subscription:
+            self.forget(subscription.channel)
+            self.connection.lost_access(subscription.channel)
 
     def close(self) -> None:
         """Leave every channel (the client is gone)."""

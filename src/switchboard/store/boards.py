@@ -1,4 +1,9 @@
-"""Board operations. Services take a `Tx` or a session and never commit."""
+"""Board operations. Services take a `Tx` or a session and never commit.
+
+A slug's seq never goes back, but each life of a board (create … delete) keeps
+its own history: deleting drops the events before `board.deleted`, re-creating
+drops that too, and the board's idempotency records go with its deletion.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard.errors import Conflict, PreconditionFailed
 from switchboard.resources import board_summary_data
 from switchboard.store.db import Tx
-from switchboard.store.events import find_board, lock_board, record
+from switchboard.store.events import end_life, find_board, lock_board, record
+from switchboard.store.idempotency import forget_board
 from switchboard.store.models import Board, Widget, utcnow
 
 
@@ -46,6 +52,7 @@ async def create_board(tx: Tx, *, slug: str, title: str, description: str, publi
     board.created_at = board.updated_at = now
     board.deleted_at = None
     await record(tx, board, "board.created", board_summary_data(board))
+    await end_life(tx, board)
     return board
 
 
@@ -70,6 +77,8 @@ async def delete_board(tx: Tx, slug: str, *, if_match: int | None) -> None:
     board.deleted_at = board.updated_at = utcnow()
     board.version += 1
     await record(tx, board, "board.deleted", {"slug": slug})
+    await end_life(tx, board)
+    await forget_board(tx, slug)
 
 
 async def load_board(session: AsyncSession, slug: str) -> tuple[Board, list[Widget]]:

@@ -54,6 +54,13 @@ async def _trim(tx: Tx, board: Board) -> None:
     )
 
 
+async def end_life(tx: Tx, board: Board) -> None:
+    """The board was deleted or re-created: drop every earlier event, so one life's history
+    (its values, seen by whoever could read it then) never reaches the next. Only the
+    event just recorded stays; `since` from before it gets `reset`, `/events` 410."""
+    await tx.session.execute(delete(Event).where(Event.board_id == board.id, Event.seq < board.seq))
+
+
 async def first_retained(session: AsyncSession, board: Board) -> int:
     """The oldest seq still stored (board.seq + 1 when nothing is)."""
     oldest = await session.scalar(select(func.min(Event.seq)).where(Event.board_id == board.id))

@@ -3,8 +3,10 @@
 A request claims its key in its own short transaction before it runs (two
 concurrent requests with one key: one claims, the other is told it is in
 progress); the write marks the claim `committed` in the write's transaction;
-the response is stored afterwards. A claim that never committed (the worker
-died, or the write failed) can be taken over once it is stale.
+the response is stored afterwards. A request that wrote nothing (refused,
+rate-limited, invalid, failed) releases its claim instead, so an honest retry
+runs. A claim that never committed and was never released (the worker died)
+can be taken over once it is stale.
 """
 
 from __future__ import annotations
@@ -52,13 +54,13 @@ class IdempotencyStore:
         self.ttl = ttl
         self._claims = 0
 
-    async def claim(self, key: str, fingerprint: str) -> Claim:
+    async def claim(self, key: str, fingerprint: str, board: str | None) -> Claim:
         try:
-            return await self._claim(key, fingerprint)
+            return await self._claim(key, fingerprint, board)
         except IntegrityError:  # a concurrent request inserted the key first
-            return await self._claim(key, fingerprint)
+            return await self._claim(key, fingerprint, board)
 
-    async def _claim(self, key: str, fingerprint: str) -> Claim:
+    async def _claim(self, key: str, fingerprint: str, board: str | None) -> Claim:
         now = utcnow()
         async with self.db.transaction() as tx:
             self._claims += 1
@@ -74,7 +76,11 @@ class IdempotencyStore:
             if row is None:
                 tx.session.add(
                     IdempotencyKey(
-                        key=key, fingerprint=fingerprint, claimed_at=now, expires_at=now + self.ttl
+                        key=key,
+                        board=board,
+                        fingerprint=fingerprint,
+                        claimed_at=now,
+                        expires_at=now + self.ttl,
                     )
                 )
                 return Claim(Outcome.CLAIMED)
@@ -88,15 +94,25 @@ class IdempotencyStore:
             return Claim(Outcome.IN_PROGRESS)
 
     async def finish(self, key: str, *, status: int, headers: dict[str, str], body: bytes) -> None:
-        """Store the response; a server error before any write frees the key for a retry."""
+        """Store the response of a request whose write committed (whatever its status: a
+        retry must not apply it twice); release the key of one that changed nothing."""
         async with self.db.transaction() as tx:
             row = await tx.session.get(IdempotencyKey, key, with_for_update=True)
             if row is None:
                 return
-            if status >= 500 and not row.committed:
+            if not row.committed:
                 await tx.session.delete(row)
                 return
             row.status, row.headers, row.body = status, headers, body
+
+
+async def forget_board(tx: Tx, slug: str) -> None:
+    """The board is being deleted: its records go with it (the running request's own key,
+    if any, stays, so that its retry is answered)."""
+    query = delete(IdempotencyKey).where(IdempotencyKey.board == slug)
+    if (current := CURRENT_KEY.get()) is not None:
+        query = query.where(IdempotencyKey.key != current)
+    await tx.session.execute(query)
 
 
 async def mark_committed(tx: Tx, key: str) -> None:

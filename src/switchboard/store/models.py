@@ -116,15 +116,22 @@ class Event(Base):
 class IdempotencyKey(Base):
     """A write's `Idempotency-Key`: claimed before the write runs, answered after it.
 
-    `committed` is set inside the write's own transaction, so a key whose write
-    happened is never run again, even if the worker died before storing the
-    response.
+    `key` is a hash of the presented credential and the header's value, so a key
+    is never shared between credentials and the credential is not stored; `body`
+    is encrypted under a key derived from the credential. `committed` is set
+    inside the write's own transaction, so a key whose write happened is never
+    run again, even if the worker died before storing the response. `board` ties
+    the record to one life of that board: deleting the board deletes it.
     """
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+        Index("ix_idempotency_keys_board", "board"),
+    )
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    board: Mapped[str | None] = mapped_column(String(64), default=None)
     fingerprint: Mapped[str] = mapped_column(String(64))
     committed: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[int | None] = mapped_column(Integer, default=None)

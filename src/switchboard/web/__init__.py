@@ -20,8 +20,13 @@ router = APIRouter(include_in_schema=False)
 @router.get("/")
 @router.get("/boards/{slug}")
 async def page() -> FileResponse:
-    """One page for the board list and for a board; the script reads the path."""
-    return FileResponse(STATIC / "app.html", headers={"Cache-Control": "no-cache"})
+    """One page for the board list and for a board; the script reads the path.
+
+    A viewer token may be in this page's URL (`?token=`): `no-referrer` keeps the
+    browser from repeating that URL in the `Referer` of everything the page loads."""
+    return FileResponse(
+        STATIC / "app.html", headers={"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"}
+    )
 
 
 static_files = StaticFiles(directory=STATIC)

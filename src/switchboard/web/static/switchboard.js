@@ -188,7 +188,7 @@ export class Switchboard {
         break;
       case "error":
         if (frame.code === "already_subscribed") return;
-        this.subscriptions.delete(frame.id);
+        this.subscriptions.delete(frame.channel || frame.id); // `channel`: access lost while live
         handlers.onError && handlers.onError(frame);
         break;
     }
