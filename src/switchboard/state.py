@@ -58,7 +58,9 @@ class AppState:
         return connection
 
     def release_connection(self, connection: Connection) -> None:
-        self.drain.untrack(connection)
+        """Give back the slot `open_connection` took; releasing twice is harmless."""
+        if not self.drain.untrack(connection):
+            return
         self.streams.release(connection.slot)
         METRICS.connections.dec()
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import backend_settings
-from tests.helpers import LiveServer, sse, start_server
+from tests.helpers import LiveServer, eventually, sse, start_server
 
 
 async def test_snapshot_then_live_events(server: LiveServer, slug: str) -> None:
@@ -80,3 +83,45 @@ async def test_idle_stream_gets_keepalive_comments(
             await live.put_widget(slug, "n", value=1)
             assert (await stream.next()).id == 1
     assert stream.comments.count(": keep-alive") >= 2
+
+
+async def test_a_stream_whose_start_fails_ends_so_the_client_retries(
+    tmp_path: Path, slug: str
+) -> None:
+    """A store error while the stream starts (here: the events table is gone) ends the
+    stream, instead of leaving it open with keep-alives and never an event."""
+    settings = backend_settings("embedded", tmp_path, "", "", sse_keepalive=0.2)
+    async with start_server(settings) as server:
+        await server.create_board(slug)
+        await server.put_widget(slug, "n", value=1)
+        with sqlite3.connect(tmp_path / "sb.db") as broken:
+            broken.execute("ALTER TABLE events RENAME TO events_gone")
+        try:
+            headers = {"Last-Event-ID": "0"}
+            async with sse(server.http, f"/api/boards/{slug}/stream", headers) as stream:
+                with pytest.raises(EOFError):
+                    await stream.next(timeout=5)
+        finally:
+            with sqlite3.connect(tmp_path / "sb.db") as fixed:
+                fixed.execute("ALTER TABLE events_gone RENAME TO events")
+
+
+async def test_clients_that_hang_up_during_setup_give_their_slot_back(
+    tmp_path: Path, slug: str
+) -> None:
+    settings = backend_settings("embedded", tmp_path, "", "", max_connections_per_credential=10)
+    async with start_server(settings) as server:
+        await server.create_board(slug, public=True)
+        host, port = server.base_url.removeprefix("http://").split(":")
+        request = f"GET /api/boards/{slug}/stream HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        for _ in range(60):  # anonymous: the slot is the client address
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.write(request)
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+        await eventually(lambda: not server.state.drain.connections)
+        async with server.http.stream(
+            "GET", f"/api/boards/{slug}/stream", headers={"Authorization": ""}
+        ) as response:
+            assert response.status_code != 429

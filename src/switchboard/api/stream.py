@@ -9,12 +9,15 @@ frame; `id:` is the seq.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 import orjson
+import structlog
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from switchboard.api.deps import SlugParam, State, StreamCaller, readable_board
 from switchboard.errors import RateLimited
@@ -24,6 +27,8 @@ from switchboard.realtime.protocol import MAX_SEQ, ProtocolError
 from switchboard.realtime.subscriber import Subscriber
 from switchboard.resources import channel_name
 from switchboard.state import AppState
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/boards/{slug}", tags=["events"])
 
@@ -61,10 +66,34 @@ class EventStream(Connection):
         self.finish()
 
 
+class EventStreamResponse(StreamingResponse):
+    """Releases the stream's connection slot however the response ends: also when the
+    client hung up before the body started (the body's own `finally` never runs then)."""
+
+    def __init__(self, content: AsyncIterator[str], release: Callable[[], None]) -> None:
+        super().__init__(
+            content,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
 async def _start(subscriber: Subscriber, slug: str, since: int | None) -> None:
+    """Subscribe; if that fails for any reason, end the stream so `EventSource` retries (a
+    stream left open would send keep-alives forever and never deliver anything)."""
     try:
         await subscriber.subscribe(channel_name(slug), slug, since, None)
-    except ProtocolError:  # the board went away or the store is down: end; the client retries
+    except ProtocolError:  # the board went away or the store is down
+        subscriber.connection.close(CloseCode.TRY_AGAIN_LATER)
+    except Exception as exc:  # a database error, a pool timeout…
+        log.warning("sse_start_failed", slug=slug, error=repr(exc))
         subscriber.connection.close(CloseCode.TRY_AGAIN_LATER)
 
 
@@ -78,6 +107,7 @@ async def _messages(
         yield f"retry: {RECONNECT_MS}\n\n"
         async for message in connection.frames(idle=state.settings.sse_keepalive):
             yield ": keep-alive\n\n" if message is None else message
+        connection.close_sent()  # the server ended the stream (the client did not leave)
     finally:
         starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)
@@ -106,8 +136,7 @@ async def stream(
     if connection is None:
         raise RateLimited("too many open streams for this credential", headers={"Retry-After": "5"})
     position = last_event_id if last_event_id is not None else since
-    return StreamingResponse(
+    return EventStreamResponse(
         _messages(state, connection, slug, position),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        functools.partial(state.release_connection, connection),
     )

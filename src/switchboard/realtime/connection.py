@@ -53,12 +53,15 @@ class Connection:
         """The transport's fast path for pre-built frames (see `realtime/wire.py`), if any."""
         self.sending = False
         """The transport is sending a queued frame right now."""
+        self._drained = asyncio.Event()
+        """Set whenever the transport takes a frame (or the connection closes): `send` waits."""
 
     async def next_frame(self) -> str | None:
         """The next frame to send, in order; None once the connection is closed."""
         frame = await self.queue.get()
         if frame is not None:
             self.queued_bytes -= len(frame)
+        self._drained.set()
         return frame
 
     async def frames(self, idle: float) -> AsyncIterator[str | None]:
@@ -103,14 +106,47 @@ class Connection:
 
     def slow_consumer(self) -> None:
         """The client fell too far behind: drop its backlog and close with 4008."""
-        METRICS.slow_consumers.inc()
         self.close(CloseCode.SLOW_CONSUMER)
 
+    def close_sent(self) -> None:
+        """The transport delivered the close (a close frame; the end of an SSE stream):
+        only now does a slow-consumer cut count."""
+        if self.close_code == CloseCode.SLOW_CONSUMER:
+            METRICS.slow_consumers.inc()
+
+    def _free(self) -> tuple[int, int]:
+        """Room left for awaited sends, in frames and bytes: half of each bound. The other
+        half is for live fan-out (`send_nowait`), so a healthy client replaying a long
+        history, or flushing what arrived meanwhile, is never cut for it."""
+        frames = max(1, self.queue.maxsize // 2) - self.queue.qsize()
+        if not self.max_bytes:
+            return frames, 1 << 62
+        return frames, self.max_bytes // 2 - self.queued_bytes
+
+    async def room(self, frame_size: int, most: int) -> int:
+        """Wait until at least one frame of about `frame_size` fits; then how many do
+        (at most `most`), so that a replay reads no more from the store than fits."""
+        while self.close_code is None:
+            frames, free_bytes = self._free()
+            fit = min(frames, free_bytes // max(1, frame_size), most)
+            if fit > 0 or (frames > 0 and self.queue.empty()):
+                return max(1, fit)
+            self._drained.clear()
+            await self._drained.wait()
+        return 1
+
     async def send(self, frame: str) -> None:
-        """Queue a frame, waiting for room (replies and replays, not fan-out)."""
-        if self.close_code is None:
-            await self.queue.put(frame)
-            self.queued_bytes += len(frame)
+        """Queue a reply, snapshot or replayed event (not fan-out), waiting until it fits in
+        the half of the bounds awaited sends may use (a frame larger than that goes alone)."""
+        size = len(frame)
+        while self.close_code is None:
+            frames, free_bytes = self._free()
+            if frames > 0 and (size <= free_bytes or self.queue.empty()):
+                self.queue.put_nowait(frame)
+                self.queued_bytes += size
+                return
+            self._drained.clear()
+            await self._drained.wait()
 
     def lost_access(self, channel: str) -> None:
         """One subscription's board became unreadable to this connection (made private,
@@ -130,6 +166,7 @@ class Connection:
             return
         self.close_code = CloseCode.NORMAL
         self.closed.set()
+        self._drained.set()
 
     def close(self, code: int) -> None:
         """Stop sending: drop what is queued; the transport then closes with `code`."""
@@ -141,6 +178,7 @@ class Connection:
         self.queued_bytes = 0
         self.queue.put_nowait(None)
         self.closed.set()
+        self._drained.set()
 
 
 class Subscription:
@@ -170,6 +208,9 @@ class Subscription:
                 self.pending = None
                 self.connection.slow_consumer()
             return
+        self._pass(seq, frame, wire, change)
+
+    def _pass(self, seq: int, frame: str, wire: bytes, change: BoardChange | None) -> None:
         if seq <= self.position:
             return
         if seq != self.position + 1:
@@ -181,6 +222,7 @@ class Subscription:
         if change is not None and not self._may_see(change):
             if not change.live:  # it could read the board until now: it sees the deletion
                 self.connection.send_event(seq, frame, wire)
+            self.pending = None  # nothing more goes out on this subscription
             if self.on_lost is not None:
                 self.on_lost(self)
             return
@@ -200,9 +242,18 @@ class Subscription:
             elif public_frame is not None:
                 self.connection.send_nowait(public_frame)
 
-    def go_live(self, position: int) -> None:
-        """The snapshot/replay up to `position` is queued: flush what arrived meanwhile."""
-        pending, self.pending = self.pending or [], None
+    async def go_live(self, position: int) -> None:
+        """The snapshot/replay up to `position` is queued: flush what arrived meanwhile,
+        waiting for room as a replay does. Events arriving during the flush join the
+        buffer, which stays bounded (`deliver`), and are flushed in turn, in order."""
         self.position = position
-        for seq, frame, wire, change in pending:
-            self.deliver(seq, frame, wire, change)
+        while self.pending:
+            seq, frame, wire, change = self.pending.pop(0)
+            if seq <= self.position:
+                continue
+            if change is not None or seq != self.position + 1:
+                self._pass(seq, frame, wire, change)  # access checks and gaps: the live path
+                continue
+            self.position = seq
+            await self.connection.send(frame)
+        self.pending = None

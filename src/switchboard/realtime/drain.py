@@ -55,8 +55,12 @@ class Drain:
             connection.close(CloseCode.SERVICE_RESTART)
         self.connections.add(connection)
 
-    def untrack(self, connection: Connection) -> None:
+    def untrack(self, connection: Connection) -> bool:
+        """Forget `connection`; False if it was not tracked (already released)."""
+        if connection not in self.connections:
+            return False
         self.connections.discard(connection)
+        return True
 
     def close_where(self, predicate: Callable[[Connection], bool], code: int) -> None:
         """Close every open connection that `predicate` picks (revocation, expiry, stop)."""

@@ -23,6 +23,9 @@ from switchboard.state import AppState
 from switchboard.store.boards import load_board
 from switchboard.store.events import events_after, find_board
 
+FIRST_PAGE = 16
+"""Events read before a replay knows how large its frames are."""
+
 
 class Subscriber:
     """One connection's subscriptions: what `subscribe`/`unsubscribe` do, for any transport."""
@@ -58,25 +61,31 @@ class Subscriber:
         # Read access is checked now: only then does this viewer show in presence.
         subscription.in_presence = True
         self.state.presence.join(channel, self.connection.principal.identity)
-        subscription.go_live(position)
+        await subscription.go_live(position)
 
     async def _start(self, channel: str, slug: str, since: int | None, id_: RequestId) -> int:
-        """Send `subscribed` and the snapshot or replay; return the seq they reach."""
-        send = self.connection.send
+        """Send `subscribed` and the snapshot or replay; return the seq they reach.
+
+        Frames are built inside the read and sent after it: a client that does not read
+        makes `send` wait, and must not hold a pooled database connection meanwhile."""
         try:
             async with self.state.db.read() as session:
                 if since is None:
                     board, widgets = await load_board(session, slug)
                     self.connection.principal.require_read(slug, board.public)
-                    await send(self._subscribed(channel, board.seq, id_))
-                    await self._snapshot(channel, board.seq, board_out(board, widgets))
-                    return board.seq
-                board = await find_board(session, slug)
-                self.connection.principal.require_read(slug, board.public)
+                    snapshot = self._snapshot(channel, board.seq, board_out(board, widgets))
+                else:
+                    board = await find_board(session, slug)
+                    self.connection.principal.require_read(slug, board.public)
+                    snapshot = None
                 head = board.seq
         except NotFound as exc:
             raise ProtocolError("not_found", exc.message, id=id_) from None
-        await send(self._subscribed(channel, head, id_))
+        await self.connection.send(self._subscribed(channel, head, id_))
+        if snapshot is not None:
+            await self.connection.send(snapshot)
+            return head
+        assert since is not None
         return await self._replay(channel, slug, since, head)
 
     @staticmethod
@@ -84,20 +93,30 @@ class Subscriber:
         return protocol.encode({"type": "subscribed", "channel": channel, "seq": seq}, id_)
 
     async def _replay(self, channel: str, slug: str, since: int, head: int) -> int:
-        """Send stored events after `since` up to at least `head`; `reset` if they are gone."""
+        """Send stored events after `since` up to at least `head`; `reset` if they are gone.
+
+        Pages are read only as the client drains, and sized to the room its queue has left
+        (by the frames seen so far), so a replay holds about one queue's worth in memory
+        whatever the history."""
         position = since
-        page = self.settings.replay_page_size
+        frame_size, most = 0, min(FIRST_PAGE, self.settings.replay_page_size)
         while position < head:
+            limit = await self.connection.room(frame_size, most)
             try:
                 async with self.state.db.read() as session:
                     board = await find_board(session, slug, deleted=True)
-                    events = await events_after(session, board, position, limit=page)
+                    events = await events_after(session, board, position, limit=limit)
             except (Gone, NotFound):
                 return await self._reset(channel, slug)
-            for event in events:
-                await self.connection.send(protocol.stored_event_frame(slug, event).decode())
-                position = event.seq
-            if len(events) < page:
+            frames = [(e.seq, protocol.stored_event_frame(slug, e).decode()) for e in events]
+            del events
+            if frames:  # the first page measures the frames; later ones are sized by them
+                frame_size = max(1, sum(len(f) for _, f in frames) // len(frames))
+                most = self.settings.replay_page_size
+            for seq, frame in frames:
+                await self.connection.send(frame)
+                position = seq
+            if len(frames) < limit:
                 break
         if since > head:  # the client is ahead of us: its state is from another life
             return await self._reset(channel, slug)
@@ -112,17 +131,18 @@ class Subscriber:
                 board, widgets = await load_board(session, slug)
             except NotFound as exc:  # deleted meanwhile
                 raise ProtocolError("not_found", exc.message) from None
-        await self._snapshot(channel, board.seq, board_out(board, widgets))
+        await self.connection.send(self._snapshot(channel, board.seq, board_out(board, widgets)))
         return board.seq
 
-    async def _snapshot(self, channel: str, seq: int, data: Any) -> None:
+    @staticmethod
+    def _snapshot(channel: str, seq: int, data: Any) -> str:
         frame = {
             "type": "snapshot",
             "channel": channel,
             "seq": seq,
             "data": data.model_dump(mode="json"),
         }
-        await self.connection.send(protocol.encode(frame))
+        return protocol.encode(frame)
 
     async def unsubscribe(self, channel: str, id_: RequestId) -> None:
         if channel not in self.connection.subscriptions:

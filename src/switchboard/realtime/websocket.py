@@ -80,6 +80,7 @@ async def _write(websocket: WebSocket, connection: Connection) -> None:
     if connection.close_code is not None:
         with contextlib.suppress(OSError, RuntimeError):
             await websocket.close(connection.close_code)
+            connection.close_sent()
 
 
 async def _refuse(websocket: WebSocket, code: CloseCode, kind: str, message: str) -> None:
@@ -128,16 +129,17 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 async def _serve(websocket: WebSocket, state: AppState, connection: Connection) -> None:
     """Run the reader and the writer until either side ends the connection.
 
-    A connection the server closes (slow consumer, revoked key, shutdown) gets
-    `ws_close_timeout` to deliver its close frame behind what the client has not
-    read yet (its queue is already dropped, so this holds no more than the
-    socket's buffer); a client that reads nothing never lets it through, and is
-    then dropped without it, releasing every task and subscription it held.
+    A connection the server closes (slow consumer, revoked key, shutdown) has its
+    queue dropped; its close frame then goes out right behind the last data frame
+    the transport holds (`wire.close_now`), every time, however slowly the client
+    reads. Without the wire extension the writer sends it through ASGI, given
+    `ws_close_timeout` to get past what the client has not read yet.
     """
     await websocket.accept()
     wire = websocket.scope.get("extensions", {}).get(EXTENSION)
+    close_now = None
     if wire is not None:
-        connection.write_frame = wire["write"]
+        connection.write_frame, close_now = wire["write"], wire["close"]
     handler = Handler(state, connection)
     writer = asyncio.create_task(_write(websocket, connection), name="ws writer")
     reader = asyncio.create_task(_read(websocket, state, handler), name="ws reader")
@@ -150,7 +152,13 @@ async def _serve(websocket: WebSocket, state: AppState, connection: Connection) 
     try:
         await asyncio.wait({writer, reader, closing}, return_when=asyncio.FIRST_COMPLETED)
         if connection.close_code is not None:
-            await asyncio.wait({writer}, timeout=state.settings.ws_close_timeout)
+            if close_now is not None:
+                writer.cancel()  # it holds at most one frame not yet written: dropped
+                await asyncio.gather(writer, return_exceptions=True)
+                if close_now(connection.close_code):
+                    connection.close_sent()
+            else:
+                await asyncio.wait({writer}, timeout=state.settings.ws_close_timeout)
     finally:
         if expiry is not None:
             expiry.cancel()

@@ -9,8 +9,12 @@ frames, a backlog, a paused socket) goes through the ordinary queue and the
 ASGI `send`, so order is kept.
 
 `WireProtocol` is uvicorn's websockets-sansio protocol plus one ASGI scope
-extension, `switchboard.wire`, offering that write. Without it (another
-server, compression negotiated) everything takes the ordinary path.
+extension, `switchboard.wire`, offering that write, and a close that does not
+wait: ASGI's `websocket.close` first waits until the socket is writable, which
+for a client that reads slowly can outlast any timeout, so a server-side close
+(4008, 4101, 1012) goes into the transport right behind the last data frame
+instead. Without the extension (another server, compression negotiated)
+everything takes the ordinary path.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ class WireProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None and not self.conn.extensions:  # no compression: frames as built
-            scope["extensions"][EXTENSION] = {"write": self.write_frame}
+            scope["extensions"][EXTENSION] = {"write": self.write_frame, "close": self.close_now}
 
     def write_frame(self, frame: bytes) -> bool:
         """Write a pre-built frame now if the socket takes it; False means "queue it"."""
@@ -52,4 +56,20 @@ class WireProtocol(WebSocketsSansIOProtocol):
         ):
             return False
         self.transport.write(frame)
+        return True
+
+    def close_now(self, code: int) -> bool:
+        """Queue the close frame behind what the transport holds, without waiting for the
+        client to drain it; what uvicorn does on `websocket.close`, minus the wait. False
+        if the connection is already closing."""
+        if self.close_sent or self.conn.state is not State.OPEN or self.transport.is_closing():
+            return False
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": ""})
+        self.conn.send_close(code)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:  # read the client's close reply
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
         return True
