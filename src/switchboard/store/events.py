@@ -18,6 +18,7 @@ from switchboard.store.db import Tx
 from switchboard.store.models import Board, Event, utcnow
 
 TRIM_EVERY = 100  # trim retention in batches: at most this many extra rows are kept
+HEADS_BATCH = 5_000  # slugs per head query: well under every driver's bind-parameter limit
 
 
 async def lock_board(tx: Tx, slug: str) -> Board:
@@ -100,6 +101,13 @@ async def find_board(session: AsyncSession, slug: str, *, deleted: bool = False)
 
 
 async def board_heads(session: AsyncSession, slugs: list[str]) -> list[tuple[str, int]]:
-    """The current seq of each named board (tombstones included), for the hub's catch-up."""
-    rows = await session.execute(select(Board.slug, Board.seq).where(Board.slug.in_(slugs)))
-    return [(slug, seq) for slug, seq in rows]
+    """The current seq of each named board (tombstones included), for the hub's catch-up.
+
+    A worker may hold more channels than one statement can bind (asyncpg stops at
+    32,767 parameters), so the slugs are asked for `HEADS_BATCH` at a time."""
+    heads: list[tuple[str, int]] = []
+    for start in range(0, len(slugs), HEADS_BATCH):
+        batch = slugs[start : start + HEADS_BATCH]
+        rows = await session.execute(select(Board.slug, Board.seq).where(Board.slug.in_(batch)))
+        heads.extend((slug, seq) for slug, seq in rows)
+    return heads
