@@ -8,9 +8,10 @@ and a committed seq N implies every seq below N is committed too.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.errors import Gone, NotFound
@@ -46,13 +47,23 @@ async def record(tx: Tx, board: Board, name: str, data: dict[str, Any]) -> Event
 
 
 async def _trim(tx: Tx, board: Board) -> None:
-    """Drop what retention no longer keeps; the event just recorded always stays."""
-    expired = Event.seq <= board.seq - tx.retention.count
+    """Drop what retention no longer keeps, always a prefix: what stays is gapless up to
+    the event just recorded, which always stays."""
+    cut = board.seq - tx.retention.count
     if tx.retention.age is not None:
-        expired = or_(expired, Event.at < utcnow() - tx.retention.age)
-    await tx.session.execute(
-        delete(Event).where(Event.board_id == board.id, Event.seq < board.seq, expired)
+        cut = max(cut, await _newest_expired(tx, board, utcnow() - tx.retention.age))
+    cut = min(cut, board.seq - 1)
+    if cut > 0:
+        await tx.session.execute(delete(Event).where(Event.board_id == board.id, Event.seq <= cut))
+
+
+async def _newest_expired(tx: Tx, board: Board, cutoff: datetime) -> int:
+    """The highest seq stamped before `cutoff` (0 if none). Stamps come from each worker's
+    clock and need not grow with seq, so age picks a cut point, never single rows."""
+    newest = await tx.session.scalar(
+        select(func.max(Event.seq)).where(Event.board_id == board.id, Event.at < cutoff)
     )
+    return 0 if newest is None else int(newest)
 
 
 async def end_life(tx: Tx, board: Board) -> None:
