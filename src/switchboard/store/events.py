@@ -8,6 +8,7 @@ and a committed seq N implies every seq below N is committed too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from switchboard.store.models import Board, Event, utcnow
 
 TRIM_EVERY = 100  # trim retention in batches: at most this many extra rows are kept
 HEADS_BATCH = 5_000  # slugs per head query: well under every driver's bind-parameter limit
+EventData = dict[str, Any] | Callable[[], dict[str, Any]]  # a function: see `record`
 
 
 async def lock_board(tx: Tx, slug: str) -> Board:
@@ -35,9 +37,14 @@ async def lock_board(tx: Tx, slug: str) -> Board:
     return board
 
 
-async def record(tx: Tx, board: Board, name: str, data: dict[str, Any]) -> Event:
-    """Append the board's next event to the transaction (the board must be locked)."""
+async def record(tx: Tx, board: Board, name: str, data: EventData) -> Event:
+    """Append the board's next event to the transaction (the board must be locked).
+
+    `data` may be a function, called once the seq is allocated: data that shows the
+    board itself must show this event's seq, not the one before it."""
     board.seq += 1
+    if callable(data):
+        data = data()
     event = Event(board_id=board.id, seq=board.seq, name=name, data=data, at=utcnow())
     tx.session.add(event)
     tx.events.append((board.slug, event))
