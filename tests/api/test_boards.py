@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.helpers import LiveServer
@@ -132,3 +134,41 @@ async def test_delete_board_then_recreate_keeps_counting_with_a_new_history(
     assert (await server.http.get(f"/api/boards/{slug}/events")).status_code == 410
     events = (await server.http.get(f"/api/boards/{slug}/events?after=2")).json()["items"]
     assert [e["event"] for e in events] == ["board.created"]
+
+
+def _summary(board: dict[str, Any]) -> dict[str, Any]:
+    """A board body without its widgets: what `board.updated` / `board.created` carry."""
+    return {name: value for name, value in board.items() if name != "widgets"}
+
+
+async def _history(server: LiveServer, slug: str, after: int) -> list[dict[str, Any]]:
+    response = await server.http.get(f"/api/boards/{slug}/events", params={"after": after})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def test_board_events_carry_the_board_as_of_themselves(server: LiveServer, slug: str) -> None:
+    """`data` of `board.updated` and `board.created` is the board after that very event, its
+    `seq` included: the same body the write answered, on REST and on a subscription."""
+    await server.create_board(slug)
+    ws = await server.ws()
+    await ws.subscribe(slug)
+    patched = await server.http.patch(f"/api/boards/{slug}", json={"title": "b"})
+    (updated,) = await _history(server, slug, 0)
+    (live,) = await ws.events(1)
+    for event in (updated, live):
+        assert (event["event"], event["seq"], event["data"]["seq"]) == ("board.updated", 1, 1)
+        assert event["data"] == _summary(patched.json())
+    await ws.close()
+
+    assert (await server.http.delete(f"/api/boards/{slug}")).status_code == 204  # seq 2
+    again = await server.create_board(slug, title="c")
+    (created,) = await _history(server, slug, 2)
+    ws = await server.ws()
+    await ws.subscribe(slug, since=2)
+    (replayed,) = await ws.events(1)
+    for event in (created, replayed):
+        assert (event["event"], event["seq"], event["data"]["seq"]) == ("board.created", 3, 3)
+        assert event["data"] == _summary(again)
+    await ws.close()

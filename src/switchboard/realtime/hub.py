@@ -7,7 +7,7 @@ or reordered notification) is filled from the event table before forwarding.
 The store is the truth; the broker only says "something happened".
 
 Under the broker, a catch-up poll reads every held board's seq from the store
-(one query per worker per interval, faster while the broker is down) and
+(one query per 5,000 held channels per interval, faster while the broker is down) and
 fills any channel that is behind: a notification that was never published
 (Redis down at commit time, a partitioned or crashed publisher) still reaches
 every subscriber, late but in order.

@@ -51,7 +51,7 @@ async def create_board(tx: Tx, *, slug: str, title: str, description: str, publi
     board.version += 1
     board.created_at = board.updated_at = now
     board.deleted_at = None
-    await record(tx, board, "board.created", board_summary_data(board))
+    await record(tx, board, "board.created", lambda: board_summary_data(board))
     await end_life(tx, board)
     return board
 
@@ -65,7 +65,7 @@ async def update_board(
         setattr(board, name, value)
     board.version += 1
     board.updated_at = utcnow()
-    await record(tx, board, "board.updated", board_summary_data(board))
+    await record(tx, board, "board.updated", lambda: board_summary_data(board))
     return board
 
 

@@ -8,9 +8,11 @@ and a committed seq N implies every seq below N is committed too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.errors import Gone, NotFound
@@ -18,6 +20,8 @@ from switchboard.store.db import Tx
 from switchboard.store.models import Board, Event, utcnow
 
 TRIM_EVERY = 100  # trim retention in batches: at most this many extra rows are kept
+HEADS_BATCH = 5_000  # slugs per head query: well under every driver's bind-parameter limit
+EventData = dict[str, Any] | Callable[[], dict[str, Any]]  # a function: see `record`
 
 
 async def lock_board(tx: Tx, slug: str) -> Board:
@@ -33,9 +37,14 @@ async def lock_board(tx: Tx, slug: str) -> Board:
     return board
 
 
-async def record(tx: Tx, board: Board, name: str, data: dict[str, Any]) -> Event:
-    """Append the board's next event to the transaction (the board must be locked)."""
+async def record(tx: Tx, board: Board, name: str, data: EventData) -> Event:
+    """Append the board's next event to the transaction (the board must be locked).
+
+    `data` may be a function, called once the seq is allocated: data that shows the
+    board itself must show this event's seq, not the one before it."""
     board.seq += 1
+    if callable(data):
+        data = data()
     event = Event(board_id=board.id, seq=board.seq, name=name, data=data, at=utcnow())
     tx.session.add(event)
     tx.events.append((board.slug, event))
@@ -45,13 +54,23 @@ async def record(tx: Tx, board: Board, name: str, data: dict[str, Any]) -> Event
 
 
 async def _trim(tx: Tx, board: Board) -> None:
-    """Drop what retention no longer keeps; the event just recorded always stays."""
-    expired = Event.seq <= board.seq - tx.retention.count
+    """Drop what retention no longer keeps, always a prefix: what stays is gapless up to
+    the event just recorded, which always stays."""
+    cut = board.seq - tx.retention.count
     if tx.retention.age is not None:
-        expired = or_(expired, Event.at < utcnow() - tx.retention.age)
-    await tx.session.execute(
-        delete(Event).where(Event.board_id == board.id, Event.seq < board.seq, expired)
+        cut = max(cut, await _newest_expired(tx, board, utcnow() - tx.retention.age))
+    cut = min(cut, board.seq - 1)
+    if cut > 0:
+        await tx.session.execute(delete(Event).where(Event.board_id == board.id, Event.seq <= cut))
+
+
+async def _newest_expired(tx: Tx, board: Board, cutoff: datetime) -> int:
+    """The highest seq stamped before `cutoff` (0 if none). Stamps come from each worker's
+    clock and need not grow with seq, so age picks a cut point, never single rows."""
+    newest = await tx.session.scalar(
+        select(func.max(Event.seq)).where(Event.board_id == board.id, Event.at < cutoff)
     )
+    return 0 if newest is None else int(newest)
 
 
 async def end_life(tx: Tx, board: Board) -> None:
@@ -100,6 +119,13 @@ async def find_board(session: AsyncSession, slug: str, *, deleted: bool = False)
 
 
 async def board_heads(session: AsyncSession, slugs: list[str]) -> list[tuple[str, int]]:
-    """The current seq of each named board (tombstones included), for the hub's catch-up."""
-    rows = await session.execute(select(Board.slug, Board.seq).where(Board.slug.in_(slugs)))
-    return [(slug, seq) for slug, seq in rows]
+    """The current seq of each named board (tombstones included), for the hub's catch-up.
+
+    A worker may hold more channels than one statement can bind (asyncpg stops at
+    32,767 parameters), so the slugs are asked for `HEADS_BATCH` at a time."""
+    heads: list[tuple[str, int]] = []
+    for start in range(0, len(slugs), HEADS_BATCH):
+        batch = slugs[start : start + HEADS_BATCH]
+        rows = await session.execute(select(Board.slug, Board.seq).where(Board.slug.in_(batch)))
+        heads.extend((slug, seq) for slug, seq in rows)
+    return heads

@@ -1,0 +1,130 @@
+"""The event log on the real stores: the hub's head query and retention trimming."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from switchboard.store import migrate
+from switchboard.store.boards import create_board
+from switchboard.store.db import Database, Retention
+from switchboard.store.events import TRIM_EVERY, board_heads, lock_board, record
+from switchboard.store.models import Board, Event, utcnow
+
+AGE = timedelta(hours=1)
+
+
+async def _database(backend: str, tmp_path: Path, pg_url: str, retention: Retention) -> Database:
+    """A migrated store: the session's PostgreSQL database, or a fresh SQLite file."""
+    if backend == "postgresql":
+        return Database(pg_url, retention=retention, pool_size=2)
+    url = f"sqlite+aiosqlite:///{tmp_path}/events.db"
+    await migrate.upgrade(url)
+    return Database(url, retention=retention)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def db(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_url: str
+) -> AsyncIterator[Database]:
+    """A store on each backend, keeping 10,000 events per board and none older than `AGE`."""
+    database = await _database(request.param, tmp_path, pg_url, Retention(10_000, AGE))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def _board_at(db: Database, slug: str, seq: int) -> None:
+    """A board whose history holds events 1..`seq`."""
+    async with db.transaction() as tx:
+        board = await create_board(tx, slug=slug, title="", description="", public=False)
+        for _ in range(seq):
+            await record(tx, board, "widget.deleted", {"key": "w"})
+
+
+async def test_board_heads_beyond_the_parameter_limit(db: Database) -> None:
+    """A worker may hold more channels than one statement can bind (asyncpg: 32,767)."""
+    real = {f"h-{uuid.uuid4().hex[:12]}": seq for seq in (0, 3, 7)}
+    for slug, seq in real.items():
+        await _board_at(db, slug, seq)
+    slugs = [f"none-{uuid.uuid4().hex[:12]}-{i}" for i in range(40_000)]
+    for position, slug in zip((0, 20_000, 39_999), real, strict=True):
+        slugs.insert(position, slug)
+    async with db.read() as session:
+        heads = await board_heads(session, slugs)
+    assert sorted(heads) == sorted(real.items())
+
+
+async def _set_ages(db: Database, slug: str, old: set[int]) -> None:
+    """Date the events `old` two `AGE`s back, as a worker whose clock is behind would."""
+    async with db.transaction() as tx:
+        board_id = (await lock_board(tx, slug)).id
+        await tx.session.execute(
+            update(Event)
+            .where(Event.board_id == board_id, Event.seq.in_(old))
+            .values(at=utcnow() - 2 * AGE)
+        )
+
+
+async def _record_one(db: Database, slug: str) -> None:
+    async with db.transaction() as tx:
+        await record(tx, await lock_board(tx, slug), "widget.deleted", {"key": "w"})
+
+
+async def _stored(db: Database, slug: str) -> tuple[int, list[int]]:
+    """The board's seq and the seqs its history still holds."""
+    async with db.read() as session:
+        board = await session.scalar(select(Board).where(Board.slug == slug))
+        assert board is not None
+        seqs = await session.scalars(
+            select(Event.seq).where(Event.board_id == board.id).order_by(Event.seq)
+        )
+        return board.seq, list(seqs)
+
+
+async def _trim_once(db: Database, slug: str, old: set[int]) -> list[int]:
+    """Events 1..99 with `old` stamped past the age limit, then event 100, which trims:
+    the seqs kept (the board is asserted to be at 100)."""
+    await _board_at(db, slug, TRIM_EVERY - 1)
+    await _set_ages(db, slug, old)
+    await _record_one(db, slug)
+    seq, kept = await _stored(db, slug)
+    assert seq == TRIM_EVERY
+    return kept
+
+
+@pytest.mark.parametrize(
+    ("old", "kept_from"),
+    [
+        # skewed clocks: 30 stamped late among old ones, 60 stamped early among new ones
+        (set(range(1, 51)) - {30} | {60}, 61),
+        # everything before the trigger is old: only the event just recorded stays
+        (set(range(1, TRIM_EVERY)), TRIM_EVERY),
+        # nothing is old: nothing goes
+        (set(), 1),
+    ],
+)
+async def test_age_trim_keeps_one_contiguous_range(
+    db: Database, slug: str, old: set[int], kept_from: int
+) -> None:
+    """Timestamps come from each worker's clock, so they need not grow with seq; the trim
+    cuts at a seq, and whatever survives is still gapless up to the board's seq."""
+    assert await _trim_once(db, slug, old) == list(range(kept_from, TRIM_EVERY + 1))
+
+
+@pytest.mark.parametrize(("old", "kept_from"), [({10}, 71), ({80}, 81)])
+async def test_count_and_age_trim_together(
+    tmp_path: Path, pg_url: str, slug: str, old: set[int], kept_from: int
+) -> None:
+    """Whichever of the two retention limits (here the last 30) reaches further decides."""
+    database = await _database("postgresql", tmp_path, pg_url, Retention(30, AGE))
+    try:
+        assert await _trim_once(database, slug, old) == list(range(kept_from, TRIM_EVERY + 1))
+    finally:
+        await database.dispose()
