@@ -418,3 +418,82 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
+
+
+@dataclass
+class _Link:
+    """One proxied connection: both ends, whether bytes still flow, and the two pumps."""
+
+    ends: tuple[asyncio.StreamWriter, asyncio.StreamWriter]
+    flowing: asyncio.Event = field(default_factory=asyncio.Event)
+    pumps: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for task in self.pumps:
+            task.cancel()
+        for end in self.ends:
+            end.close()
+
+
+async def _pump(
+    source: asyncio.StreamReader, sink: asyncio.StreamWriter, flowing: asyncio.Event
+) -> None:
+    """Copy bytes one way while `flowing` is set; hold them (without closing) while not."""
+    with contextlib.suppress(OSError):
+        while data := await source.read(65536):
+            await flowing.wait()
+            sink.write(data)
+            await sink.drain()
+    sink.close()
+
+
+class StallingProxy:
+    """A TCP proxy on loopback in front of a server, for a network path that dies without
+    saying so: `stall()` stops every connection open now from forwarding either way, and
+    does not close it (so no peer hears a thing), while later connections flow normally;
+    `cut()` then closes the stalled ones, as a network eventually reports a dead path."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._links: list[_Link] = []
+        self._stalled: list[_Link] = []
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
+        link = _Link((writer, upstream))
+        link.flowing.set()
+        link.pumps = [
+            asyncio.create_task(_pump(reader, upstream, link.flowing)),
+            asyncio.create_task(_pump(upstream_reader, writer, link.flowing)),
+        ]
+        self._links.append(link)
+
+    def stall(self) -> None:
+        """Every connection open now goes silent both ways, and stays open."""
+        for link in self._links:
+            link.flowing.clear()
+        self._stalled.extend(self._links)
+        self._links = []
+
+    def cut(self) -> None:
+        """Close the stalled connections (each peer sees its connection end, no more)."""
+        for link in self._stalled:
+            link.close()
+        self._stalled = []
+
+    async def close(self) -> None:
+        self.stall()
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

@@ -90,7 +90,11 @@ class RedisPresence(PresenceStore):
 
     async def write(self, channel: str, counts: Counts) -> None:
         fields: dict[Any, Any] = {f"{self.worker}|{i}": n for i, n in counts.items()}
-        stale = self._written.get(channel, set()) - set(fields)
+        previous = self._written.get(channel, set())
+        stale = previous - set(fields)
+        # A write that fails or is cancelled may still have landed: until Redis confirms,
+        # both sets may be there, and the next write must delete whichever is stale.
+        self._remember(channel, previous | set(fields))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zadd(self._workers, {self.worker: time.time() + self._ttl})
             if stale:
@@ -99,8 +103,13 @@ class RedisPresence(PresenceStore):
                 pipe.hset(self._key(channel), mapping=fields)
                 pipe.expire(self._key(channel), int(self._ttl * 2) + 1)
             await pipe.execute()
-        self._written[channel] = set(fields)
-        if not fields:
+        self._remember(channel, set(fields))
+
+    def _remember(self, channel: str, fields: set[str]) -> None:
+        """The fields of ours that may be in `channel`'s hash (none: forget the channel)."""
+        if fields:
+            self._written[channel] = fields
+        else:
             self._written.pop(channel, None)
 
     async def refresh(self, channels: list[str]) -> None:
@@ -187,6 +196,7 @@ class Presence:
         self.ttl = ttl
         self.local: dict[str, Counter[str]] = {}
         self._dirty: set[str] = set()
+        self._flushing = asyncio.Lock()
         self._seen: dict[str, Counts] = {}
         self._loop = Background()
 
@@ -218,9 +228,21 @@ class Presence:
         await self.store.close()
 
     async def _flush(self) -> None:
-        dirty, self._dirty = self._dirty, set()
-        for channel in dirty:
+        """Write every dirty channel, one flush at a time: two interleaved flushes (a
+        request's `who()` and the loop) could land an older count after a newer one."""
+        async with self._flushing:
+            for channel in list(self._dirty):
+                await self._write(channel)
+
+    async def _write(self, channel: str) -> None:
+        """Write `channel`'s count as it is now; it stays dirty unless the write succeeded,
+        so an error or a cancellation leaves it for the next flush instead of losing it."""
+        self._dirty.discard(channel)  # a join or leave during the write dirties it again
+        try:
             await self.store.write(channel, dict(self.local.get(channel, {})))
+        except BaseException:
+            self._dirty.add(channel)
+            raise
 
     async def _run(self) -> None:
         last_refresh = 0.0

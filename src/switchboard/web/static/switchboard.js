@@ -119,13 +119,17 @@ export class Switchboard {
       this.attempt = 0;
       this._status("live");
       for (const [channel, sub] of this.subscriptions) this._sendSubscribe(channel, sub);
-      this._startPing();
+      this._startPing(ws);
     };
     ws.onmessage = (message) => this._receive(JSON.parse(message.data));
-    ws.onclose = (closed) => this._closed(closed.code, closed.reason);
+    ws.onclose = (closed) => this._closed(ws, closed.code, closed.reason);
   }
 
-  _closed(code, reason) {
+  /** `ws` is done: once per socket, whoever noticed first (its close, or the pinger). */
+  _closed(ws, code, reason) {
+    // Detach it, so that its late `close` (or a frame still in flight) cannot reconnect
+    // a second time, stop the next socket's pinger, or touch the boards' state.
+    ws.onopen = ws.onmessage = ws.onclose = null;
     clearInterval(this._pinger);
     if (this.stopped) return this._status("offline");
     if (FATAL.has(code)) {
@@ -140,13 +144,16 @@ export class Switchboard {
     setTimeout(() => this._connect(), delay);
   }
 
-  _startPing() {
+  /** Ping on `ws` every interval; the timer belongs to that socket and ends with it. */
+  _startPing(ws) {
     clearInterval(this._pinger);
     this._lastPong = Date.now();
     this._pinger = setInterval(() => {
       if (Date.now() - this._lastPong > this.pingInterval + this.pongTimeout) {
-        this.ws.close(4000); // no answer: treat the connection as dead and reconnect
-        this._closed(4000, "no pong");
+        // No answer: the connection is dead. Reconnect now, not when the browser gives up
+        // on the closing handshake (which a silent server never answers).
+        this._closed(ws, 4000, "no pong");
+        ws.close(4000);
         return;
       }
       this._send({ type: "ping" });
