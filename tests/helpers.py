@@ -300,6 +300,12 @@ class RedisServer:
             self.process.wait(5)
             self.process = None
 
+    def freeze(self, frozen: bool = True) -> None:
+        """Stop (SIGSTOP) or resume it: a Redis that accepts nothing and refuses nothing,
+        like one behind a partition, so clients wait for their timeouts."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+
 
 def raw_websocket(
     port: int, path: str, credential: str = ADMIN_KEY, *, rcvbuf: int | None = None

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import itertools
 import signal
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -180,20 +181,28 @@ async def test_redis_restarts_and_a_killed_worker_lose_nothing(
 async def test_writes_and_delivery_continue_while_redis_is_down(
     pg_url: str, redis_server: RedisServer, prefix: str, slug: str
 ) -> None:
-    """REST writes commit while Redis is gone; the store poll delivers them meanwhile."""
-    settings = backend_settings("production", Path(), pg_url, prefix, broker_url=redis_server.url)
+    """REST writes commit while Redis is gone, without waiting on it (neither the rate
+    limit nor the publish does); the store poll delivers them meanwhile."""
+    settings = backend_settings(
+        "production", Path(), pg_url, prefix, broker_url=redis_server.url, write_rate_limit=100
+    )
     async with start_server(settings) as live:
         await live.create_board(slug)
         await live.put_widget(slug, "n", value=0)
         ws = await live.ws()
         await ws.subscribe(slug, since=1)
-        redis_server.stop()
-        ready = await _readyz(live.http, 503)
+        redis_server.freeze()  # unreachable, not refusing: every Redis call would wait
+        ready = await _readyz(live.http, 503, timeout=30)
         assert ready.json()["broker"] == "unavailable"
+        started = time.monotonic()
         for value in range(1, 6):
             await live.set_value(slug, "n", value)
+        # Each took 2.5 s or more when they waited for the dead Redis: 5 s is a wide margin.
+        assert time.monotonic() - started < 5
         events = await ws.events(5, timeout=5)
         assert [e["seq"] for e in events] == [2, 3, 4, 5, 6]
+        redis_server.freeze(False)
+        redis_server.stop()
         redis_server.start()
         await _readyz(live.http, 200)
         await live.set_value(slug, "n", 7)
@@ -201,9 +210,9 @@ async def test_writes_and_delivery_continue_while_redis_is_down(
         await ws.close()
 
 
-async def _readyz(http: httpx.AsyncClient, status: int) -> httpx.Response:
+async def _readyz(http: httpx.AsyncClient, status: int, timeout: float = 5) -> httpx.Response:
     """Poll `/readyz` until it answers `status` (the broker state changes in the background)."""
-    for _ in range(100):
+    for _ in range(int(timeout / 0.05)):
         response = await http.get("/readyz")
         if response.status_code == status:
             return response

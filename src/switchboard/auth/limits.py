@@ -4,8 +4,8 @@ connections (per worker).
 The write limit is a one-second fixed window counted where every worker sees
 it: in Redis in production (`INCR` + `EXPIRE` on one key per credential and
 second), in memory in the embedded single process. If Redis is unreachable
-the limiter lets writes through rather than failing them: it protects the
-service, it must not become its outage.
+each worker counts on its own rather than failing or delaying writes: the
+limiter protects the service, it must not become its outage.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import asyncio
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import structlog
 from redis.asyncio import Redis
@@ -63,15 +64,25 @@ class MemoryRateLimiter(RateLimiter):
 
 
 class RedisRateLimiter(RateLimiter):
-    COUNT_TIMEOUT = 0.5
-    """A write waits at most this long for the count before it is let through."""
+    """Counts in Redis, shared by every worker. While the broker reports Redis down (or a
+    count fails) it counts here instead, without waiting on a dead connection: each
+    worker then allows the limit on its own, so N workers allow up to N times it."""
 
-    def __init__(self, per_second: int, redis: Redis, prefix: str) -> None:
+    COUNT_TIMEOUT = 0.5
+    """A write waits at most this long for the count before it is counted locally."""
+
+    def __init__(
+        self, per_second: int, redis: Redis, prefix: str, healthy: Callable[[], bool]
+    ) -> None:
         super().__init__(per_second)
         self._redis = redis
         self._prefix = prefix
+        self._healthy = healthy
+        self._local = MemoryRateLimiter(per_second)
 
     async def _count(self, identity: str, window: int) -> int:
+        if not self._healthy():
+            return await self._local._count(identity, window)
         key = f"{self._prefix}rate:{identity}:{window}"
         try:
             async with asyncio.timeout(self.COUNT_TIMEOUT):
@@ -82,13 +93,13 @@ class RedisRateLimiter(RateLimiter):
             return int(count)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("rate_limiter_unavailable", error=repr(exc))
-            return 0
+            return await self._local._count(identity, window)
 
 
 def create_limiter(per_second: int, broker: Broker, prefix: str) -> RateLimiter:
     """Counted in the broker's Redis when there is one (shared by all workers), else in memory."""
     if broker.redis is not None:
-        return RedisRateLimiter(per_second, broker.redis, prefix)
+        return RedisRateLimiter(per_second, broker.redis, prefix, lambda: broker.healthy)
     return MemoryRateLimiter(per_second)
 
 

@@ -65,6 +65,8 @@ class Revocations:
         """A key was revoked (committed): act here, and tell every other worker."""
         self._revoked(key_id)
         try:
+            if not self.broker.healthy:  # no waiting on a dead connection: the watch covers it
+                raise BrokerUnavailable("the broker is down")
             await self.broker.publish(CONTROL_CHANNEL, key_id.encode())
         except BrokerUnavailable:
             log.warning("revocation_not_broadcast", key_id=key_id)

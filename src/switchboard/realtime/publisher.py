@@ -27,6 +27,13 @@ class Publisher:
         self.broker = broker
 
     async def publish(self, events: Iterable[tuple[str, Event]]) -> None:
+        """Notify every worker; skipped while the broker is down (a write must not wait on
+        a dead connection: the hubs' store poll, faster while the broker is down,
+        delivers what was not published)."""
+        events = list(events)
+        if not self.broker.healthy:
+            METRICS.publish_failures.inc(len(events))
+            return
         for slug, event in events:
             try:
                 await self.broker.publish(channel_name(slug), stored_event_frame(slug, event))
