@@ -42,8 +42,13 @@ class TokenIssuer:
         signing secret, so a weak admin key cannot be guessed offline from a token)."""
         if not self._admin_key:
             return None
-        secret = (await self._key()).encode()
-        return hmac.new(secret, self._admin_key.encode(), hashlib.sha256).hexdigest()[:32]
+        binding = hmac.new(await self.secret(), self._admin_key.encode(), hashlib.sha256)
+        return binding.hexdigest()[:32]
+
+    async def secret(self) -> bytes:
+        """The deployment's signing secret, also the key of other server-side MACs (so that
+        a database dump alone does not let anyone test guesses of a weak credential)."""
+        return (await self._key()).encode()
 
     async def _key(self) -> str:
         if self._secret is None:
