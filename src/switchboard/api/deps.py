@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard.api.middleware import PRINCIPAL
 from switchboard.auth.authenticator import presented_credential
 from switchboard.auth.principal import Principal
 from switchboard.errors import BadRequest, PreconditionFailed
@@ -48,6 +49,9 @@ async def current_principal(request: Request, state: State) -> Principal:
             "`?token=` is accepted only where a browser cannot send headers (/ws and "
             "/api/boards/{slug}/stream): send `Authorization: Bearer <key-or-token>`"
         )
+    known: Principal | None = getattr(request.state, PRINCIPAL, None)
+    if known is not None:  # the idempotency middleware authenticated this same header
+        return known
     return await state.auth.authenticate(
         presented_credential(request.headers.get("authorization"), None)
     )

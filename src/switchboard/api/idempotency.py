@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchboard.api.middleware import header, read_body, replay, respond_error
+from switchboard.api.middleware import PRINCIPAL, header, read_body, replay, respond_error
 from switchboard.auth.authenticator import presented_credential
 from switchboard.errors import (
     AppError,
@@ -97,7 +97,8 @@ class IdempotencyMiddleware:
         if not credential:  # nobody to scope the key to: the route refuses the write itself
             await self.app(scope, receive, send)
             return
-        await state.auth.authenticate(credential)  # `Unauthorized`: nothing claimed
+        # `Unauthorized`: nothing claimed. The route reuses the principal (`current_principal`).
+        scope["state"][PRINCIPAL] = await state.auth.authenticate(credential)
         owner = Owner.of(credential, await state.auth.issuer.secret())
         record = owner.record(key)
         body = await read_body(receive, MAX_BODY)

@@ -7,6 +7,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard.errors import AppError, PayloadTooLarge
 
+PRINCIPAL = "switchboard.principal"
+"""Request-state key of the caller a middleware already authenticated (same header)."""
+
 
 def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:

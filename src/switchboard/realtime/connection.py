@@ -138,15 +138,10 @@ class Connection:
     async def send(self, frame: str) -> None:
         """Queue a reply, snapshot or replayed event (not fan-out), waiting until it fits in
         the half of the bounds awaited sends may use (a frame larger than that goes alone)."""
-        size = len(frame)
-        while self.close_code is None:
-            frames, free_bytes = self._free()
-            if frames > 0 and (size <= free_bytes or self.queue.empty()):
-                self.queue.put_nowait(frame)
-                self.queued_bytes += size
-                return
-            self._drained.clear()
-            await self._drained.wait()
+        await self.room(len(frame), 1)
+        if self.close_code is None:
+            self.queue.put_nowait(frame)
+            self.queued_bytes += len(frame)
 
     def lost_access(self, channel: str) -> None:
         """One subscription's board became unreadable to this connection (made private,
