@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import secrets
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
@@ -22,19 +22,20 @@ from switchboard.api import api_router, ops_router
 from switchboard.api.idempotency import IdempotencyMiddleware
 from switchboard.api.middleware import BodyLimitMiddleware
 from switchboard.auth.authenticator import Authenticator
-from switchboard.auth.limits import ConnectionCounter, create_limiter
-from switchboard.auth.revocation import Revocations
+from switchboard.auth.limits import create_limiter
+from switchboard.auth.revocation import CONTROL_CHANNEL, Revocations
 from switchboard.auth.tokens import TokenIssuer
-from switchboard.broker import create_broker
+from switchboard.broker import create_broker, redis_client
 from switchboard.config import Settings
 from switchboard.errors import install_error_handlers
 from switchboard.logs import configure_logging
-from switchboard.realtime.drain import Drain
+from switchboard.realtime.connections import Connections
 from switchboard.realtime.hub import Hub
+from switchboard.realtime.node import Node
 from switchboard.realtime.presence import Presence, create_presence
 from switchboard.realtime.publisher import Publisher
 from switchboard.realtime.websocket import websocket_endpoint
-from switchboard.shutdown import close_all
+from switchboard.shutdown import close_within, on_stop_signals
 from switchboard.state import AppState
 from switchboard.store import migrate
 from switchboard.store.db import Database, Retention
@@ -70,81 +71,93 @@ async def _bootstrap(db: Database) -> None:
     )
 
 
+async def _open(settings: Settings, stack: AsyncExitStack) -> dict[str, object]:
+    """Open everything the app needs, each resource's cleanup pushed on `stack` as soon as
+    it exists: whatever step fails, what was opened before it is released (in reverse
+    order, each step under its own deadline), and so is everything at shutdown."""
+
+    def on_close(name: str, close: Callable[[], Awaitable[None]]) -> None:
+        stack.push_async_callback(close_within, name, close, settings.shutdown_step_timeout)
+
+    connections = Connections(
+        per_credential=settings.max_connections_per_credential,
+        max_queue=settings.ws_queue_max_messages,
+        max_bytes=settings.ws_queue_max_bytes,
+    )
+    # First in, so last out: the stop deadline and the second-signal exit cover every step.
+    stack.enter_context(on_stop_signals(connections.drain, deadline=settings.stop_deadline))
+    db = Database(
+        settings.database_url,
+        retention=Retention(settings.event_retention, settings.event_retention_age),
+        pool_size=settings.db_pool_size,
+    )
+    on_close("database", db.dispose)
+    if db.is_sqlite:
+        await migrate.upgrade(settings.database_url)
+    redis = redis_client(settings.broker_url, timeout=settings.redis_timeout)
+    if redis is not None:
+        on_close("redis", functools.partial(redis.aclose, close_connection_pool=True))
+    broker = create_broker(redis, prefix=settings.broker_prefix, timeout=settings.redis_timeout)
+    on_close("broker", broker.close)
+    hub = Hub(
+        broker,
+        db,
+        catchup_interval=settings.catchup_interval,
+        degraded_interval=settings.catchup_interval_degraded,
+    )
+    on_close("hub", hub.close)
+    await broker.connect(hub)
+    hub.start()
+    authenticator = Authenticator(
+        db,
+        TokenIssuer(functools.partial(_token_secret, settings, db), admin_key=settings.admin_key),
+        admin_key=settings.admin_key,
+        cache_ttl=settings.key_cache_ttl,
+    )
+    if not settings.admin_key:
+        await _bootstrap(db)
+    revocations = Revocations(
+        authenticator, connections, broker, db, interval=settings.credential_check_interval
+    )
+    on_close("revocations", revocations.close)
+    await hub.listen(CONTROL_CHANNEL, revocations.on_message)
+    revocations.start()
+    presence = Presence(
+        create_presence(redis, settings.broker_prefix, settings.presence_ttl),
+        hub.notify,
+        interval=settings.presence_interval,
+        ttl=settings.presence_ttl,
+    )
+    on_close("presence", presence.close)
+    presence.start()
+    realtime = Node(settings, db, hub, presence, connections, authenticator.authenticate)
+    state = AppState(
+        settings,
+        db,
+        broker,
+        Publisher(broker),
+        authenticator,
+        create_limiter(
+            settings.write_rate_limit, redis, settings.broker_prefix, lambda: broker.healthy
+        ),
+        revocations,
+        realtime,
+    )
+    log.info("started", database=db.engine.url.render_as_string(), broker=settings.broker_url)
+    return {"switchboard": state, "realtime": realtime}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; `settings` default to the environment (`SWITCHBOARD_*`)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, json=settings.log_json)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, AppState]]:
-        db = Database(
-            settings.database_url,
-            retention=Retention(settings.event_retention, settings.event_retention_age),
-            pool_size=settings.db_pool_size,
-        )
-        if db.is_sqlite:
-            await migrate.upgrade(settings.database_url)
-        broker = create_broker(settings.broker_url, prefix=settings.broker_prefix)
-        hub = Hub(
-            broker,
-            db,
-            catchup_interval=settings.catchup_interval,
-            degraded_interval=settings.catchup_interval_degraded,
-        )
-        await broker.connect(hub)
-        hub.start()
-        authenticator = Authenticator(
-            db,
-            TokenIssuer(
-                functools.partial(_token_secret, settings, db), admin_key=settings.admin_key
-            ),
-            admin_key=settings.admin_key,
-            cache_ttl=settings.key_cache_ttl,
-        )
-        if not settings.admin_key:
-            await _bootstrap(db)
-        drain = Drain()
-        revocations = Revocations(
-            authenticator, drain, broker, db, interval=settings.credential_check_interval
-        )
-        await revocations.start(hub)
-        limiter = create_limiter(settings.write_rate_limit, broker, settings.broker_prefix)
-        presence = Presence(
-            create_presence(broker, settings.broker_prefix, settings.presence_ttl),
-            hub.notify,
-            interval=settings.presence_interval,
-            ttl=settings.presence_ttl,
-        )
-        presence.start()
-        state = AppState(
-            settings,
-            db,
-            broker,
-            hub,
-            Publisher(broker),
-            authenticator,
-            limiter,
-            ConnectionCounter(settings.max_connections_per_credential),
-            revocations,
-            presence,
-            drain,
-        )
-        log.info("started", database=db.engine.url.render_as_string(), broker=settings.broker_url)
-        with state.drain.on_signals(deadline=settings.stop_deadline):
-            try:
-                yield {"switchboard": state}
-            finally:
-                await close_all(
-                    [
-                        ("presence", presence.close),
-                        ("revocations", revocations.close),
-                        ("hub", hub.close),
-                        ("broker", broker.close),
-                        ("database", db.dispose),
-                    ],
-                    settings.shutdown_step_timeout,
-                )
-                log.info("stopped")
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, object]]:
+        async with AsyncExitStack() as stack:
+            yield await _open(settings, stack)
+            log.info("stopping")
+        log.info("stopped")
 
     app = FastAPI(
         title="Switchboard",

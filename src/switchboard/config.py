@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     """The hard limit: a larger client frame closes the connection with 1009."""
     ws_max_subscriptions: int = Field(default=100, ge=1)
     replay_page_size: int = Field(default=500, ge=1)
-    broker_subscribe_timeout: float = Field(default=5.0, gt=0)
+    redis_timeout: float = Field(default=2.0, gt=0)
+    """Seconds to connect to Redis, for any Redis command, for a free pooled connection,
+    and for Redis to confirm a SUBSCRIBE (one set of timeouts for the worker's one client)."""
     catchup_interval: float = Field(default=2.0, gt=0)
     """Seconds between the hub's store polls that catch notifications the broker lost."""
     catchup_interval_degraded: float = Field(default=0.25, gt=0)

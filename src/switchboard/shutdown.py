@@ -1,5 +1,15 @@
 """Bounded shutdown: no cleanup step may keep a stopping worker alive.
 
+On SIGTERM/SIGINT uvicorn closes its WebSockets with 1012 (service restart),
+but it waits for HTTP responses to finish, and an SSE stream never does. So
+the app chains its own step onto the signal handlers uvicorn installs
+(`on_stop_signals`): every open connection is drained (closed with 1012; an
+SSE stream ends and its `EventSource` reconnects elsewhere with
+`Last-Event-ID`) while in-flight writes run to completion. A second stop
+signal ends the process at once, and so does the first signal's deadline
+passing (checked from a thread, so not even a blocked event loop can keep the
+worker alive).
+
 uvicorn bounds how long it waits for connections (`timeout_graceful_shutdown`),
 not the application's own cleanup. A background loop that never finishes
 cancelling, or a close that waits on a socket nobody answers, would otherwise
@@ -10,12 +20,20 @@ misses its deadline is cancelled, logged and left behind, and shutdown moves on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+import os
+import signal
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import structlog
 
 log = structlog.get_logger(__name__)
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 Step = tuple[str, Callable[[], Awaitable[None]]]
 """A named cleanup step: `("hub", hub.close)`."""
@@ -42,10 +60,53 @@ async def close_within(name: str, close: Callable[[], Awaitable[None]], timeout:
     return True
 
 
-async def close_all(steps: list[Step], timeout: float) -> None:
-    """Every step in order, each with its own deadline, whatever the others did."""
-    for name, close in steps:
-        await close_within(name, close, timeout)
+def _exit_now(event: str, **fields: Any) -> None:
+    """End the process without any further cleanup (the stop took too long)."""
+    log.error(event, **fields)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(1)
+
+
+@contextmanager
+def on_stop_signals(begin: Callable[[], None], *, deadline: float) -> Iterator[None]:
+    """Run `begin` on the loop when a stop signal arrives, then the previous handler.
+
+    A second stop signal exits at once; so does `deadline` seconds passing after
+    the first. Keep this open until the app's cleanup is over, so that both hold
+    for the cleanup too.
+    """
+    loop = asyncio.get_running_loop()
+    previous: dict[signal.Signals, Any] = {}
+    signalled = threading.Event()
+
+    def chained(handler: Any) -> Callable[[int, FrameType | None], None]:
+        def handle(sig: int, frame: FrameType | None) -> None:
+            if signalled.is_set():
+                _exit_now("stop_forced", signal=signal.Signals(sig).name)
+            signalled.set()
+            timer = threading.Timer(
+                deadline, _exit_now, ("stop_deadline_exceeded",), {"deadline": deadline}
+            )
+            timer.daemon = True
+            timer.start()
+            loop.call_soon_threadsafe(begin)
+            if callable(handler):
+                handler(sig, frame)
+
+        return handle
+
+    try:
+        for sig in SIGNALS:
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, chained(previous[sig]))
+    except ValueError:  # not the main thread: nobody sends us signals here
+        pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Background:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 import pytest
 
-from switchboard.broker import Broker, BrokerUnavailable, create_broker
+from switchboard.broker import Broker, BrokerUnavailable, create_broker, redis_client
 from switchboard.broker.redis import RedisBroker
 from tests.conftest import REDIS_URL
 from tests.helpers import RedisServer, eventually
@@ -39,12 +40,29 @@ class Recorder:
         await asyncio.wait_for(loop(), timeout)
 
 
+@asynccontextmanager
+async def broker_at(
+    url: str, *, prefix: str = "", timeout: float = 2.0, ping_interval: float = 5.0
+) -> AsyncIterator[Broker]:
+    """A broker as a worker builds it: on the worker's one Redis client (closed after it)."""
+    redis = redis_client(url, timeout=timeout)
+    if redis is None:
+        broker: Broker = create_broker(None)
+    else:
+        broker = RedisBroker(redis, key_prefix=prefix, timeout=timeout, ping_interval=ping_interval)
+    try:
+        yield broker
+    finally:
+        await broker.close()
+        if redis is not None:
+            await redis.aclose(close_connection_pool=True)
+
+
 @pytest.fixture(params=["memory", "redis"])
 async def broker(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[Broker]:
     url = "memory://" if request.param == "memory" else REDIS_URL
-    instance = create_broker(url, prefix=prefix)
-    yield instance
-    await instance.close()
+    async with broker_at(url, prefix=prefix) as instance:
+        yield instance
 
 
 async def test_delivers_to_subscribed_channel_only(broker: Broker) -> None:
@@ -95,28 +113,25 @@ async def test_messages_on_one_channel_keep_their_order(broker: Broker) -> None:
 
 async def test_prefixes_isolate_deployments(prefix: str) -> None:
     ours, theirs = Recorder(), Recorder()
-    a = create_broker(REDIS_URL, prefix=prefix)
-    b = create_broker(REDIS_URL, prefix=prefix + "other:")
-    await a.connect(ours)
-    await b.connect(theirs)
-    try:
+    async with (
+        broker_at(REDIS_URL, prefix=prefix) as a,
+        broker_at(REDIS_URL, prefix=prefix + "other:") as b,
+    ):
+        await a.connect(ours)
+        await b.connect(theirs)
         await a.subscribe("board:x")
         await b.subscribe("board:x")
         await a.publish("board:x", b"mine")
         await ours.wait_for(lambda: ours.messages)
         await asyncio.sleep(0.1)
         assert theirs.messages == []
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def test_close_leaves_no_tasks(prefix: str) -> None:
     before = set(asyncio.all_tasks())
-    broker = create_broker(REDIS_URL, prefix=prefix)
-    await broker.connect(Recorder())
-    await broker.subscribe("board:t")
-    await broker.close()
+    async with broker_at(REDIS_URL, prefix=prefix) as broker:
+        await broker.connect(Recorder())
+        await broker.subscribe("board:t")
     await asyncio.sleep(0)
     leaked = {t for t in asyncio.all_tasks() - before if not t.done()}
     assert leaked == set()
@@ -125,9 +140,8 @@ async def test_close_leaves_no_tasks(prefix: str) -> None:
 async def test_redis_outage_and_recovery(redis_server: RedisServer) -> None:
     """Publish and subscribe fail fast while Redis is gone; every channel comes back by itself."""
     rec = Recorder()
-    broker = RedisBroker(redis_server.url, timeout=0.5)
-    await broker.connect(rec)
-    try:
+    async with broker_at(redis_server.url, timeout=0.5) as broker:
+        await broker.connect(rec)
         await broker.subscribe("board:before")
         redis_server.stop()
         await eventually(lambda: not broker.healthy)
@@ -147,17 +161,14 @@ async def test_redis_outage_and_recovery(redis_server: RedisServer) -> None:
         await broker.publish("board:during", b"2")
         await rec.wait_for(lambda: len(rec.messages) >= 2)
         assert sorted(rec.messages) == [("board:before", b"1"), ("board:during", b"2")]
-    finally:
-        await broker.close()
 
 
 async def test_redis_down_at_start(redis_server: RedisServer) -> None:
     """A worker that starts while Redis is down runs degraded and connects later."""
     redis_server.stop()
     rec = Recorder()
-    broker = RedisBroker(redis_server.url, timeout=0.3)
-    await broker.connect(rec)
-    try:
+    async with broker_at(redis_server.url, timeout=0.3) as broker:
+        await broker.connect(rec)
         assert not broker.healthy
         with pytest.raises(BrokerUnavailable):
             await broker.subscribe("board:early")
@@ -166,21 +177,16 @@ async def test_redis_down_at_start(redis_server: RedisServer) -> None:
         await broker.publish("board:early", b"x")
         await rec.wait_for(lambda: rec.messages)
         assert rec.messages == [("board:early", b"x")]
-    finally:
-        await broker.close()
 
 
 async def test_silent_redis_is_detected(redis_server: RedisServer) -> None:
     """A Redis that stops answering (SIGSTOP, a dead link) is cut by the watchdog and replaced."""
     assert redis_server.process is not None
     rec = Recorder()
-    broker = RedisBroker(redis_server.url, timeout=0.3, ping_interval=0.2)
-    await broker.connect(rec)
-    try:
+    async with broker_at(redis_server.url, timeout=0.3, ping_interval=0.2) as broker:
+        await broker.connect(rec)
         await broker.subscribe("board:s")
         redis_server.process.send_signal(19)  # SIGSTOP
         await eventually(lambda: not broker.healthy)
         redis_server.process.send_signal(18)  # SIGCONT
         await rec.wait_for(lambda: "board:s" in rec.resubscribed)
-    finally:
-        await broker.close()

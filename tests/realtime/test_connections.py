@@ -230,7 +230,7 @@ async def test_websockets_wait_for_the_broker_at_startup(
             await live.ws()
         assert refused.value.response.status_code == 403
         redis_server.start()
-        await eventually(lambda: live.state.hub.ready, timeout=10)
+        await eventually(lambda: live.state.realtime.hub.ready, timeout=10)
         await live.create_board(slug)
         ws = await live.ws()
         await ws.subscribe(slug)
@@ -248,6 +248,7 @@ async def test_no_leak_after_many_connections(
     async with start_server(settings) as live:
         await live.create_board(slug, public=True)
         state = live.state
+        realtime = state.realtime
         broker_channels = (
             state.broker._channels  # type: ignore[attr-defined]
             if backend == "embedded"
@@ -267,13 +268,14 @@ async def test_no_leak_after_many_connections(
                     await ws.recv()
 
         await asyncio.gather(*(cycle(n) for n in range(50)))
-        await eventually(lambda: not state.hub.channels and not state.hub._closing, timeout=10)
+        hub = realtime.hub
+        await eventually(lambda: not hub.channels and not hub._closing, timeout=10)
         await asyncio.sleep(0.5)
         assert len(asyncio.all_tasks()) <= tasks_before
         assert set(broker_channels) == wanted_before
-        assert state.presence.local == {}
-        assert len(state.drain.connections) == 0
-        assert state.streams._open == {}
+        assert realtime.presence.local == {}
+        assert len(realtime.connections) == 0
+        assert realtime.connections._counts == {}
         assert await _gauges(live) == gauges_before
 
 

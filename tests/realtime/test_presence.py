@@ -9,20 +9,20 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.exceptions import RedisError
 
-from switchboard.broker.redis import RedisBroker
+from switchboard.broker.redis import redis_client
 from switchboard.realtime.presence import Counts, Presence, create_presence
 from tests.helpers import RedisServer
 
 
 @pytest.fixture
 async def presence(redis_server: RedisServer, prefix: str) -> AsyncIterator[Presence]:
-    """Presence on its own Redis, as a worker builds it (the broker's connections); its
+    """Presence on its own Redis, as a worker builds it (the worker's one Redis client); its
     background loop is not started, so the test decides when flushes happen."""
-    broker = RedisBroker(redis_server.url, key_prefix=prefix, timeout=0.5)
-    store = create_presence(broker, prefix, ttl=30)
+    redis = redis_client(redis_server.url, timeout=0.5)
+    store = create_presence(redis, prefix, ttl=30)
     yield Presence(store, lambda *_: None, interval=1, ttl=30)
     await store.close()
-    await broker.close()
+    await redis.aclose(close_connection_pool=True)
 
 
 async def test_failed_flush_keeps_its_channels(

@@ -1,5 +1,4 @@
-"""Per-credential limits: writes per second (shared by every worker) and open
-connections (per worker).
+"""Per-credential write limit: writes per second, shared by every worker.
 
 The write limit is a one-second fixed window counted where every worker sees
 it: in Redis in production (`INCR` + `EXPIRE` on one key per credential and
@@ -21,8 +20,6 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from switchboard.auth.principal import Principal
-from switchboard.broker import Broker
 from switchboard.errors import RateLimited
 
 log = structlog.get_logger(__name__)
@@ -96,34 +93,11 @@ class RedisRateLimiter(RateLimiter):
             return await self._local._count(identity, window)
 
 
-def create_limiter(per_second: int, broker: Broker, prefix: str) -> RateLimiter:
-    """Counted in the broker's Redis when there is one (shared by all workers), else in memory."""
-    if broker.redis is not None:
-        return RedisRateLimiter(per_second, broker.redis, prefix, lambda: broker.healthy)
+def create_limiter(
+    per_second: int, redis: Redis | None, prefix: str, healthy: Callable[[], bool]
+) -> RateLimiter:
+    """Counted in the worker's Redis when there is one (shared by all workers; `healthy`
+    says whether Redis answers right now), else in memory."""
+    if redis is not None:
+        return RedisRateLimiter(per_second, redis, prefix, healthy)
     return MemoryRateLimiter(per_second)
-
-
-def stream_identity(principal: Principal, client_host: str | None) -> str:
-    """Whose connection this is for the per-credential limit: anonymous ones count per address."""
-    if principal.kind == "anonymous" and client_host is not None:
-        return f"anonymous:{client_host}"
-    return principal.identity
-
-
-class ConnectionCounter:
-    """Open streaming connections per identity on this worker."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: Counter[str] = Counter()
-
-    def acquire(self, identity: str) -> bool:
-        if self._open[identity] >= self.limit:
-            return False
-        self._open[identity] += 1
-        return True
-
-    def release(self, identity: str) -> None:
-        self._open[identity] -= 1
-        if self._open[identity] <= 0:
-            del self._open[identity]

@@ -10,18 +10,15 @@ closes connections whose token has expired.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import structlog
 
 from switchboard.auth.authenticator import Authenticator
+from switchboard.auth.principal import Principal
 from switchboard.broker import Broker, BrokerUnavailable
-from switchboard.realtime.codes import CloseCode
-from switchboard.realtime.connection import Connection
-from switchboard.realtime.drain import Drain
-from switchboard.realtime.hub import Hub
 from switchboard.shutdown import Background
 from switchboard.store.db import Database
 from switchboard.store.keys import revoked_among
@@ -31,31 +28,37 @@ log = structlog.get_logger(__name__)
 CONTROL_CHANNEL = "control:keys"
 
 
-def _expired_before(now: float) -> Callable[[Connection], bool]:
-    return lambda c: c.principal.expires_at is not None and c.principal.expires_at <= now
+class OpenCredentials(Protocol):
+    """The credentials this worker's connections hold (the realtime connection registry)."""
+
+    def principals(self) -> Iterator[Principal]: ...
+
+    def revoke(self, predicate: Callable[[Principal], bool]) -> None:
+        """Close every connection whose credential `predicate` picks."""
+
+
+def _expired_before(now: float) -> Callable[[Principal], bool]:
+    return lambda p: p.expires_at is not None and p.expires_at <= now
 
 
 class Revocations:
     def __init__(
         self,
         authenticator: Authenticator,
-        drain: Drain,
+        connections: OpenCredentials,
         broker: Broker,
         db: Database,
         *,
         interval: float,
     ) -> None:
         self.authenticator = authenticator
-        self.drain = drain
+        self.connections = connections
         self.broker = broker
         self.db = db
         self.interval = interval
         self._loop = Background()
 
-    async def start(self, hub: Hub) -> None:
-        hub.controls[CONTROL_CHANNEL] = self._on_message
-        with contextlib.suppress(BrokerUnavailable):  # subscribed again on reconnect
-            await self.broker.subscribe(CONTROL_CHANNEL)
+    def start(self) -> None:
         self._loop.start(self._watch(), "credential watch")
 
     async def close(self) -> None:
@@ -71,18 +74,19 @@ class Revocations:
         except BrokerUnavailable:
             log.warning("revocation_not_broadcast", key_id=key_id)
 
-    def _on_message(self, payload: bytes) -> None:
+    def on_message(self, payload: bytes) -> None:
+        """Another worker revoked a key (a message on `CONTROL_CHANNEL`)."""
         self._revoked(payload.decode(errors="replace"))
 
     def _revoked(self, key_id: str) -> None:
         self.authenticator.forget(key_id)
-        self.drain.close_where(lambda c: c.principal.key_id == key_id, CloseCode.UNAUTHORIZED)
+        self.connections.revoke(lambda p: p.key_id == key_id)
 
     async def _watch(self) -> None:
         while self._loop.running:
             await asyncio.sleep(self.interval)
-            self.drain.close_where(_expired_before(time.time()), CloseCode.UNAUTHORIZED)
-            keyed = {c.principal.key_id for c in self.drain.connections if c.principal.key_id}
+            self.connections.revoke(_expired_before(time.time()))
+            keyed = {p.key_id for p in self.connections.principals() if p.key_id}
             if not keyed:
                 continue
             try:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
+from typing import Protocol
 
 
 class BrokerUnavailable(Exception):
@@ -61,12 +58,6 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def unsubscribe(self, channel: str) -> None:
         """Stop delivering `channel`. Never raises for a broker outage."""
-
-    @property
-    def redis(self) -> Redis | None:
-        """The broker's Redis command client, for the other state workers share there
-        (rate limits, presence); None when the broker is not Redis. Owned by the broker."""
-        return None
 
     @property
     @abc.abstractmethod

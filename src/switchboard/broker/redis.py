@@ -19,7 +19,7 @@ from collections import deque
 from typing import Any
 
 import structlog
-from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -35,12 +35,38 @@ BACKOFF_MAX = 2.0
 _IO_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
+POOL_SIZE = 32
+"""Concurrent commands wait for one of this many connections rather than open hundreds."""
+
+
+def redis_client(url: str, *, timeout: float) -> Redis:
+    """The worker's one Redis client: one pool and one set of timeouts (`timeout` to connect,
+    for every command, and for a free pooled connection) for publishes, presence and rate
+    limits; the broker's subscriber connection is made by the same pool.
+
+    RESP2 throughout: pub/sub replies then arrive as plain arrays that the broker's reader
+    reads itself (redis-py 8 defaults to RESP3, whose push frames bypass `read_response`)."""
+    return Redis(
+        connection_pool=BlockingConnectionPool.from_url(
+            url,
+            protocol=2,
+            max_connections=POOL_SIZE,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            socket_keepalive=True,
+        ),
+        retry=Retry(NoBackoff(), 1),  # one retry replaces a pooled connection Redis dropped
+    )
+
+
 class RedisBroker(Broker):
-    """One subscriber connection plus a small publisher pool per worker."""
+    """One subscriber connection per worker; publishes go through the shared client, which
+    the caller owns (and closes after the broker)."""
 
     def __init__(
         self,
-        url: str,
+        redis: Redis,
         *,
         key_prefix: str = "",
         timeout: float = 2.0,
@@ -49,17 +75,7 @@ class RedisBroker(Broker):
         self._prefix = key_prefix
         self._timeout = timeout
         self._ping_interval = ping_interval
-        options: dict[str, Any] = {"socket_connect_timeout": timeout, "socket_keepalive": True}
-        # RESP2: pub/sub replies arrive as plain arrays that the reader reads itself
-        # (redis-py 8 defaults to RESP3, whose push frames bypass `read_response`).
-        self._sub_pool = ConnectionPool.from_url(url, protocol=2, **options)
-        self._publisher = Redis(
-            # Concurrent publishes wait for one of a few connections rather than open hundreds.
-            connection_pool=BlockingConnectionPool.from_url(
-                url, max_connections=32, timeout=timeout, socket_timeout=timeout, **options
-            ),
-            retry=Retry(NoBackoff(), 1),  # one retry replaces a pooled connection Redis dropped
-        )
+        self._publisher = redis
         self._listener: BrokerListener | None = None
         self._wanted: set[str] = set()
         self._pending: dict[str, deque[asyncio.Future[None]]] = {}
@@ -82,8 +98,6 @@ class RedisBroker(Broker):
         await self._reader.stop()
         self._listener = None
         self._wanted.clear()
-        await self._publisher.aclose(close_connection_pool=True)
-        await self._sub_pool.disconnect()
 
     async def publish(self, channel: str, payload: bytes) -> None:
         try:
@@ -121,11 +135,13 @@ class RedisBroker(Broker):
     def healthy(self) -> bool:
         return self._up.is_set()
 
-    @property
-    def redis(self) -> Redis:
-        return self._publisher
-
     # The reader
+    def _subscriber_connection(self) -> AbstractConnection:
+        """A connection of its own, outside the pool's count (pub/sub holds it for good),
+        made with the pool's settings."""
+        conn: AbstractConnection = self._publisher.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+        return conn
+
     def _key(self, channel: str) -> str:
         return self._prefix + channel
 
@@ -135,7 +151,7 @@ class RedisBroker(Broker):
     async def _run(self) -> None:
         delay = BACKOFF_MIN
         while self._reader.running:
-            conn: AbstractConnection = self._sub_pool.make_connection()  # type: ignore[no-untyped-call]
+            conn = self._subscriber_connection()
             try:
                 await conn.connect()  # type: ignore[no-untyped-call]
                 self._conn = conn

@@ -2,8 +2,8 @@
 the connection's subscriptions.
 
 Fan-out never awaits a client: it puts the shared frame text on the queue and
-moves on. The transport (a WebSocket writer task, or an SSE response body)
-drains the queue. A client that lets its queue fill up is closed with 4008 and
+moves on. The transport (`realtime/transport.py`: a WebSocket writer task, or an SSE
+response body) drains the queue. A client that lets its queue fill up is closed with 4008 and
 resumes with `since`; it never slows anyone else down nor grows memory
 without bound.
 """
@@ -11,7 +11,7 @@ without bound.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -19,7 +19,7 @@ import structlog
 from switchboard.auth.principal import ANONYMOUS, Principal
 from switchboard.metrics import METRICS
 from switchboard.realtime.codes import CloseCode
-from switchboard.realtime.protocol import error as encode_error
+from switchboard.realtime.transport import Transport
 
 if TYPE_CHECKING:
     from switchboard.realtime.hub import BoardChange
@@ -32,12 +32,14 @@ class Connection:
 
     def __init__(
         self,
+        transport: Transport,
         *,
         max_queue: int,
         max_bytes: int = 0,
         principal: Principal = ANONYMOUS,
         slot: str = "",
     ) -> None:
+        self.transport = transport
         self.principal = principal
         self.slot = slot
         """Whose connection this counts as for the per-credential limit."""
@@ -49,8 +51,7 @@ class Connection:
         self.close_code: int | None = None
         self.closed = asyncio.Event()
         """Set by `close`: the transport should finish (or give up) and end the connection."""
-        self.write_frame: Callable[[bytes], bool] | None = None
-        """The transport's fast path for pre-built frames (see `realtime/wire.py`), if any."""
+        self.write_frame: Callable[[bytes], bool] | None = transport.write_now
         self.sending = False
         """The transport is sending a queued frame right now."""
         self._drained = asyncio.Event()
@@ -64,18 +65,6 @@ class Connection:
         self._drained.set()
         return frame
 
-    async def frames(self, idle: float) -> AsyncIterator[str | None]:
-        """What to send until `close`, and `None` after `idle` seconds of silence (SSE)."""
-        while True:
-            try:
-                frame = await asyncio.wait_for(self.next_frame(), idle)
-            except TimeoutError:
-                yield None
-                continue
-            if frame is None:
-                return
-            yield frame
-
     def send_event(self, seq: int, frame: str, wire: bytes) -> None:
         """Fan-out: write the pre-built frame straight away when nothing is ahead of it."""
         write = self.write_frame
@@ -87,7 +76,7 @@ class Connection:
             and write(wire)
         ):
             return
-        self.send_nowait(frame)
+        self.send_nowait(self.transport.event(seq, frame))
 
     def send_nowait(self, frame: str) -> None:
         """Queue a frame without waiting; a full queue means a slow consumer."""
@@ -138,17 +127,14 @@ class Connection:
     async def send(self, frame: str) -> None:
         """Queue a reply, snapshot or replayed event (not fan-out), waiting until it fits in
         the half of the bounds awaited sends may use (a frame larger than that goes alone)."""
+        queued = self.transport.reply(frame)
+        if queued is None:
+            return
+        frame = queued
         await self.room(len(frame), 1)
         if self.close_code is None:
             self.queue.put_nowait(frame)
             self.queued_bytes += len(frame)
-
-    def lost_access(self, channel: str) -> None:
-        """One subscription's board became unreadable to this connection (made private,
-        deleted): it has been unsubscribed; say so (the connection and its other
-        subscriptions go on)."""
-        message = f"{channel} is no longer readable by this connection"
-        self.send_nowait(encode_error("not_found", message, channel=channel))
 
     def finish(self) -> None:
         """End after what is already queued (a full queue is dropped: `close`)."""

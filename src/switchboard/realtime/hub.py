@@ -16,6 +16,7 @@ every subscriber, late but in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -202,7 +203,7 @@ class Hub:
         self.degraded_interval = degraded_interval
         self._poller = Background()
         self._broker_seen = False
-        self.controls: dict[str, Callable[[bytes], None]] = {}
+        self._controls: dict[str, Callable[[bytes], None]] = {}
         """Handlers for non-board channels (e.g. key revocations), by channel name."""
 
     @property
@@ -215,6 +216,13 @@ class Hub:
 
     def start(self) -> None:
         self._poller.start(self._catch_up(), "hub catch-up")
+
+    async def listen(self, channel: str, handler: Callable[[bytes], None]) -> None:
+        """Pass every message on a non-board `channel` (key revocations) to `handler`.
+        If the broker is down now, the channel is subscribed when it comes back."""
+        self._controls[channel] = handler
+        with contextlib.suppress(BrokerUnavailable):
+            await self.broker.subscribe(channel)
 
     async def _catch_up(self) -> None:
         """The safety net under the broker: fill channels whose notifications never came."""
@@ -297,7 +305,7 @@ class Hub:
 
     # BrokerListener
     def on_message(self, channel: str, payload: bytes) -> None:
-        control = self.controls.get(channel)
+        control = self._controls.get(channel)
         if control is not None:
             control(payload)
             return

@@ -24,7 +24,6 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from switchboard.broker import Broker
 from switchboard.shutdown import Background
 
 log = structlog.get_logger(__name__)
@@ -157,10 +156,10 @@ class RedisPresence(PresenceStore):
             log.warning("presence_cleanup_failed", error=repr(exc))
 
 
-def create_presence(broker: Broker, prefix: str, ttl: float) -> PresenceStore:
-    """Shared through the broker's Redis when there is one, else in this process."""
-    if broker.redis is not None:
-        return RedisPresence(broker.redis, prefix, ttl)
+def create_presence(redis: Redis | None, prefix: str, ttl: float) -> PresenceStore:
+    """Shared through the worker's Redis when there is one, else in this process."""
+    if redis is not None:
+        return RedisPresence(redis, prefix, ttl)
     return MemoryPresence()
 
 

@@ -11,16 +11,17 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from switchboard.config import Settings
 from switchboard.errors import Gone, NotFound
 from switchboard.metrics import METRICS
 from switchboard.realtime import protocol
 from switchboard.realtime.connection import Connection, Subscription
-from switchboard.realtime.hub import ChannelUnavailable
-from switchboard.realtime.presence import public_counts
+from switchboard.realtime.hub import ChannelUnavailable, Hub
+from switchboard.realtime.presence import Presence, public_counts
 from switchboard.realtime.protocol import ProtocolError, RequestId
 from switchboard.resources import board_out
-from switchboard.state import AppState
 from switchboard.store.boards import load_board
+from switchboard.store.db import Database
 from switchboard.store.events import events_after, find_board
 
 FIRST_PAGE = 16
@@ -30,10 +31,20 @@ FIRST_PAGE = 16
 class Subscriber:
     """One connection's subscriptions: what `subscribe`/`unsubscribe` do, for any transport."""
 
-    def __init__(self, state: AppState, connection: Connection) -> None:
-        self.state = state
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        hub: Hub,
+        db: Database,
+        presence: Presence,
+        settings: Settings,
+    ) -> None:
         self.connection = connection
-        self.settings = state.settings
+        self.hub = hub
+        self.db = db
+        self.presence = presence
+        self.settings = settings
 
     async def subscribe(self, channel: str, slug: str, since: int | None, id_: RequestId) -> None:
         """Queue `subscribed`, the snapshot (or the replay after `since`), then go live."""
@@ -48,7 +59,7 @@ class Subscriber:
             )
         subscription = Subscription(self.connection, channel, self._lost)
         try:
-            await self.state.hub.join(channel, subscription)
+            await self.hub.join(channel, subscription)
         except ChannelUnavailable:
             raise ProtocolError("unavailable", "the store is unavailable, retry", id=id_) from None
         subscriptions[channel] = subscription
@@ -60,7 +71,7 @@ class Subscriber:
             raise
         # Read access is checked now: only then does this viewer show in presence.
         subscription.in_presence = True
-        self.state.presence.join(channel, self.connection.principal.identity)
+        self.presence.join(channel, self.connection.principal.identity)
         await subscription.go_live(position)
 
     async def _start(self, channel: str, slug: str, since: int | None, id_: RequestId) -> int:
@@ -69,7 +80,7 @@ class Subscriber:
         Frames are built inside the read and sent after it: a client that does not read
         makes `send` wait, and must not hold a pooled database connection meanwhile."""
         try:
-            async with self.state.db.read() as session:
+            async with self.db.read() as session:
                 if since is None:
                     board, widgets = await load_board(session, slug)
                     self.connection.principal.require_read(slug, board.public)
@@ -103,7 +114,7 @@ class Subscriber:
         while position < head:
             limit = await self.connection.room(frame_size, most)
             try:
-                async with self.state.db.read() as session:
+                async with self.db.read() as session:
                     board = await find_board(session, slug, deleted=True)
                     events = await events_after(session, board, position, limit=limit)
             except (Gone, NotFound):
@@ -126,7 +137,7 @@ class Subscriber:
         await self.connection.send(
             protocol.encode({"type": "reset", "channel": channel, "reason": "history_expired"})
         )
-        async with self.state.db.read() as session:
+        async with self.db.read() as session:
             try:
                 board, widgets = await load_board(session, slug)
             except NotFound as exc:  # deleted meanwhile
@@ -152,14 +163,14 @@ class Subscriber:
             protocol.encode({"type": "unsubscribed", "channel": channel}, id_)
         )
 
-    async def presence(self, channel: str, id_: RequestId) -> None:
+    async def who(self, channel: str, id_: RequestId) -> None:
         """Who watches `channel` (on every worker): identity → open subscriptions."""
         subscription = self.connection.subscriptions.get(channel)
         if subscription is None:
             raise ProtocolError("not_subscribed", f"subscribe to {channel} first", id=id_)
         subscription.wants_presence = True
         try:
-            viewers = await self.state.presence.who(channel)
+            viewers = await self.presence.who(channel)
         except (RedisError, OSError):
             raise ProtocolError("unavailable", "presence is unavailable, retry", id=id_) from None
         if self.connection.principal.role is None:  # anonymous: counts, not key identities
@@ -171,17 +182,17 @@ class Subscriber:
     def forget(self, channel: str) -> None:
         subscription = self.connection.subscriptions.pop(channel, None)
         if subscription is not None:
-            self.state.hub.leave(channel, subscription)
+            self.hub.leave(channel, subscription)
             if subscription.in_presence:
-                self.state.presence.leave(channel, self.connection.principal.identity)
+                self.presence.leave(channel, self.connection.principal.identity)
             METRICS.subscriptions.dec()
 
     def _lost(self, subscription: Subscription) -> None:
-        """Its board became unreadable: unsubscribe, then tell the client (`Connection`
+        """Its board became unreadable: unsubscribe, then tell the client (the transport
         decides how: an `error` frame on a WebSocket, the end of an SSE stream)."""
         if self.connection.subscriptions.get(subscription.channel) is subscription:
             self.forget(subscription.channel)
-            self.connection.lost_access(subscription.channel)
+            self.connection.transport.lost_access(self.connection, subscription.channel)
 
     def close(self) -> None:
         """Leave every channel (the client is gone)."""

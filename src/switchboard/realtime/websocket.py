@@ -1,5 +1,5 @@
-"""The `/ws` endpoint: check who connects, then read frames, dispatch on `type`,
-answer in order.
+"""The `/ws` endpoint and the WebSocket transport: check who connects, then read
+frames, dispatch on `type`, answer in order.
 
 Each connection handles its own frames one at a time, so replies keep the
 order of requests; fan-out reaches it through its `Subscription`s meanwhile,
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -21,6 +22,8 @@ from switchboard.errors import Unauthorized
 from switchboard.realtime import protocol
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
+from switchboard.realtime.connections import TooManyConnections
+from switchboard.realtime.node import Node
 from switchboard.realtime.protocol import (
     Ping,
     PresenceQuery,
@@ -29,10 +32,22 @@ from switchboard.realtime.protocol import (
     Unsubscribe,
 )
 from switchboard.realtime.subscriber import Subscriber
+from switchboard.realtime.transport import Transport
 from switchboard.realtime.wire import EXTENSION
-from switchboard.state import AppState
 
 log = structlog.get_logger(__name__)
+
+
+class WebSocketTransport(Transport):
+    """Frames as they are; with uvicorn's wire extension (`realtime/wire.py`), pre-built
+    event frames written straight to the socket and a close that does not wait."""
+
+    name = "websocket"
+
+    def __init__(self, websocket: WebSocket) -> None:
+        wire = websocket.scope.get("extensions", {}).get(EXTENSION)
+        self.write_now = wire["write"] if wire is not None else None
+        self.close_now: Callable[[int], bool] | None = wire["close"] if wire is not None else None
 
 
 class Handler(Subscriber):
@@ -53,7 +68,7 @@ class Handler(Subscriber):
                 case Unsubscribe():
                     await self.unsubscribe(message.channel, message.id)
                 case PresenceQuery():
-                    await self.presence(message.channel, message.id)
+                    await self.who(message.channel, message.id)
         except ProtocolError as exc:
             await self.connection.send(protocol.error(exc.code, exc.message, exc.id))
 
@@ -84,49 +99,48 @@ async def _write(websocket: WebSocket, connection: Connection) -> None:
 
 
 async def _refuse(websocket: WebSocket, code: CloseCode, kind: str, message: str) -> None:
-    """Accept only to say why, in an `error` frame a browser can read, then close."""
-    await websocket.accept()
+    """Say why, in an `error` frame a browser can read, then close."""
     await websocket.send_text(protocol.error(kind, message))
     await websocket.close(code)
 
 
-async def _authenticate(websocket: WebSocket, state: AppState) -> Principal | None:
+async def _authenticate(websocket: WebSocket, node: Node) -> Principal | None:
     try:
         credential = presented_credential(
             websocket.headers.get("authorization"), websocket.query_params.get("token")
         )
-        return await state.auth.authenticate(credential)
+        return await node.authenticate(credential)
     except Unauthorized as exc:
+        await websocket.accept()
         await _refuse(websocket, CloseCode.UNAUTHORIZED, "unauthorized", exc.message)
         return None
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    state: AppState = websocket.state.switchboard
-    settings = state.settings
-    if not origin_allowed(websocket, settings.allowed_origins):
+    node: Node = websocket.state.realtime
+    if not origin_allowed(websocket, node.settings.allowed_origins):
         await websocket.close(CloseCode.FORBIDDEN)  # before accept: the handshake gets 403
         return
-    if not state.hub.ready:  # starting up: the broker subscription is not there yet
+    if not node.hub.ready:  # starting up: the broker subscription is not there yet
         await websocket.close(CloseCode.TRY_AGAIN_LATER)
         return
-    principal = await _authenticate(websocket, state)
+    principal = await _authenticate(websocket, node)
     if principal is None:
         return
-    connection = state.open_connection(
-        principal, websocket.client.host if websocket.client else None
-    )
-    if connection is None:
+    await websocket.accept()
+    transport = WebSocketTransport(websocket)
+    host = websocket.client.host if websocket.client else None
+    try:
+        async with node.connections.open(principal, host, transport) as connection:
+            await _serve(websocket, node, connection, transport)
+    except TooManyConnections:
         message = "too many connections for this credential"
         await _refuse(websocket, CloseCode.TOO_MANY_CONNECTIONS, "too_many_connections", message)
-        return
-    try:
-        await _serve(websocket, state, connection)
-    finally:
-        state.release_connection(connection)
 
 
-async def _serve(websocket: WebSocket, state: AppState, connection: Connection) -> None:
+async def _serve(
+    websocket: WebSocket, node: Node, connection: Connection, transport: WebSocketTransport
+) -> None:
     """Run the reader and the writer until either side ends the connection.
 
     A connection the server closes (slow consumer, revoked key, shutdown) has its
@@ -135,14 +149,10 @@ async def _serve(websocket: WebSocket, state: AppState, connection: Connection) 
     reads. Without the wire extension the writer sends it through ASGI, given
     `ws_close_timeout` to get past what the client has not read yet.
     """
-    await websocket.accept()
-    wire = websocket.scope.get("extensions", {}).get(EXTENSION)
-    close_now = None
-    if wire is not None:
-        connection.write_frame, close_now = wire["write"], wire["close"]
-    handler = Handler(state, connection)
+    close_now = transport.close_now
+    handler = node.subscriber(connection, Handler)
     writer = asyncio.create_task(_write(websocket, connection), name="ws writer")
-    reader = asyncio.create_task(_read(websocket, state, handler), name="ws reader")
+    reader = asyncio.create_task(_read(websocket, node, handler), name="ws reader")
     closing = asyncio.create_task(connection.closed.wait(), name="ws closing")
     expiry = None
     if (expires_at := connection.principal.expires_at) is not None:
@@ -158,7 +168,7 @@ async def _serve(websocket: WebSocket, state: AppState, connection: Connection) 
                 if close_now(connection.close_code):
                     connection.close_sent()
             else:
-                await asyncio.wait({writer}, timeout=state.settings.ws_close_timeout)
+                await asyncio.wait({writer}, timeout=node.settings.ws_close_timeout)
     finally:
         if expiry is not None:
             expiry.cancel()
@@ -168,10 +178,10 @@ async def _serve(websocket: WebSocket, state: AppState, connection: Connection) 
         await asyncio.gather(writer, reader, closing, return_exceptions=True)
 
 
-async def _read(websocket: WebSocket, state: AppState, handler: Handler) -> None:
+async def _read(websocket: WebSocket, node: Node, handler: Handler) -> None:
     """Handle the client's frames in order; return when it leaves or breaks the rules."""
     connection = handler.connection
-    limit, window, frames = state.settings.ws_max_frames_per_second, 0, 0
+    limit, window, frames = node.settings.ws_max_frames_per_second, 0, 0
     try:
         while connection.close_code is None:
             message = await websocket.receive()
