@@ -35,9 +35,6 @@ log = structlog.get_logger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-Step = tuple[str, Callable[[], Awaitable[None]]]
-"""A named cleanup step: `("hub", hub.close)`."""
-
 
 async def close_within(name: str, close: Callable[[], Awaitable[None]], timeout: float) -> bool:
     """Run `close()` for at most `timeout` seconds; True if it finished cleanly.

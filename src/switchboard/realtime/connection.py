@@ -42,7 +42,7 @@ class Connection:
         self.transport = transport
         self.principal = principal
         self.slot = slot
-        """Whose connection this counts as for the per-credential limit."""
+        """Whose connection this counts as for the per-credential limit (`Connections`)."""
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
         self.max_bytes = max_bytes
         """Bound on the text queued for this client (0: only the message bound applies)."""
@@ -52,6 +52,7 @@ class Connection:
         self.closed = asyncio.Event()
         """Set by `close`: the transport should finish (or give up) and end the connection."""
         self.write_frame: Callable[[bytes], bool] | None = transport.write_now
+        """The transport's fast path, read once here: fan-out calls it for every event."""
         self.sending = False
         """The transport is sending a queued frame right now."""
         self._drained = asyncio.Event()

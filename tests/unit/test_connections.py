@@ -1,0 +1,123 @@
+"""Unit tier (`uv run pytest tests/unit`, seconds, no server): the `Connections` registry
+that opens, counts and closes this worker's connections."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+import pytest
+
+from switchboard.auth.principal import ANONYMOUS, BOOTSTRAP, Principal, Role
+from switchboard.metrics import METRICS
+from switchboard.realtime.codes import CloseCode
+from switchboard.realtime.connections import Connections, TooManyConnections, slot_of
+from switchboard.realtime.sse import SseTransport
+from switchboard.realtime.transport import Transport
+
+ALICE = Principal("key", Role.READ, key_id="alice")
+BOB = Principal("token", Role.WRITE, key_id="bob")
+
+
+def registry(per_credential: int = 2) -> Connections:
+    return Connections(per_credential=per_credential, max_queue=8, max_bytes=1000)
+
+
+def open_gauge() -> float:
+    return METRICS.registry.get_sample_value("switchboard_connections") or 0.0
+
+
+def test_slots() -> None:
+    assert slot_of(ANONYMOUS, "10.0.0.1") == "anonymous:10.0.0.1"
+    assert slot_of(ANONYMOUS, None) == "anonymous"
+    assert slot_of(ALICE, "10.0.0.1") == "key:alice"  # a credential counts wherever it is
+    assert slot_of(BOOTSTRAP, None) == "bootstrap"
+
+
+async def test_open_builds_a_connection_and_counts_it_for_the_block() -> None:
+    connections = registry()
+    gauge = open_gauge()
+    async with connections.open(ALICE, "10.0.0.1", SseTransport()) as connection:
+        assert connection.principal is ALICE
+        assert connection.slot == "key:alice"
+        assert isinstance(connection.transport, SseTransport)
+        assert (connection.queue.maxsize, connection.max_bytes) == (8, 1000)
+        assert connections.count("key:alice") == 1
+        assert len(connections) == 1
+        assert list(connections) == [connection]
+        assert open_gauge() == gauge + 1
+    assert connections.count("key:alice") == 0
+    assert len(connections) == 0
+    assert open_gauge() == gauge
+
+
+async def test_the_limit_is_per_credential() -> None:
+    connections = registry(per_credential=2)
+    async with AsyncExitStack() as stack:
+        for _ in range(2):
+            await stack.enter_async_context(connections.open(ALICE, None, Transport()))
+        with pytest.raises(TooManyConnections):
+            await stack.enter_async_context(connections.open(ALICE, "10.0.0.9", Transport()))
+        await stack.enter_async_context(connections.open(BOB, None, Transport()))
+        assert connections.count("key:alice") == 2
+        assert len(connections) == 3
+    async with connections.open(ALICE, None, Transport()):  # released: room again
+        assert connections.count("key:alice") == 1
+
+
+async def test_anonymous_clients_count_per_address() -> None:
+    connections = registry(per_credential=1)
+    async with connections.open(ANONYMOUS, "10.0.0.1", Transport()):
+        with pytest.raises(TooManyConnections):
+            async with connections.open(ANONYMOUS, "10.0.0.1", Transport()):
+                pass
+        async with connections.open(ANONYMOUS, "10.0.0.2", Transport()) as other:
+            assert other.slot == "anonymous:10.0.0.2"
+            assert len(connections) == 2
+
+
+async def test_a_block_that_raises_releases_its_connection() -> None:
+    connections = registry(per_credential=1)
+    gauge = open_gauge()
+    with pytest.raises(RuntimeError, match="client vanished"):
+        async with connections.open(ALICE, None, Transport()):
+            raise RuntimeError("client vanished")
+    assert len(connections) == 0
+    assert connections.count("key:alice") == 0
+    assert open_gauge() == gauge
+    async with connections.open(ALICE, None, Transport()):
+        pass
+
+
+async def test_close_where_revoke_and_principals() -> None:
+    connections = registry()
+    async with AsyncExitStack() as stack:
+        alice = await stack.enter_async_context(connections.open(ALICE, None, Transport()))
+        bob = await stack.enter_async_context(connections.open(BOB, None, Transport()))
+        anon = await stack.enter_async_context(connections.open(ANONYMOUS, "1.2.3.4", Transport()))
+        assert sorted(p.identity for p in connections.principals()) == [
+            "anonymous",
+            "key:alice",
+            "token:bob",
+        ]
+        connections.close_where(lambda c: c.slot.startswith("anonymous"), CloseCode.GOING_AWAY)
+        assert anon.close_code == CloseCode.GOING_AWAY
+        connections.revoke(lambda p: p.key_id == "bob")
+        assert bob.close_code == CloseCode.UNAUTHORIZED
+        assert alice.close_code is None
+        assert await bob.next_frame() is None
+        assert len(connections) == 3  # closed, but open until their transports finish
+
+
+async def test_drain_closes_everything_now_and_from_now_on() -> None:
+    connections = registry()
+    async with connections.open(ALICE, None, Transport()) as before:
+        before.send_nowait("queued")
+        connections.drain()
+        assert connections.stopping
+        assert before.close_code == CloseCode.SERVICE_RESTART
+        assert await before.next_frame() is None
+        async with connections.open(BOB, None, Transport()) as after:
+            assert after.close_code == CloseCode.SERVICE_RESTART
+            assert await after.next_frame() is None
+            assert len(connections) == 2
+    assert len(connections) == 0

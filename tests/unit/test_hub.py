@@ -1,0 +1,184 @@
+"""Unit tier (`uv run pytest tests/unit`, seconds, no server): the `Hub` on its memory
+twins (`MemoryBroker`, a SQLite store): events are committed to the store and published
+the way the app writes them, and every sink sees a gapless, in-order, duplicate-free
+stream, however many notifications were lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from switchboard.broker.memory import MemoryBroker
+from switchboard.metrics import METRICS
+from switchboard.realtime.hub import BoardChange, Hub
+from switchboard.realtime.publisher import Publisher
+from switchboard.realtime.wire import text_frame
+from switchboard.store.db import Database
+from switchboard.store.widgets import put_widget
+from tests.unit.twins import (
+    CHANNEL,
+    SLUG,
+    RecordingSink,
+    create_board,
+    eventually,
+    set_public,
+    set_text,
+)
+
+
+async def joined(hub: Hub, count: int) -> list[RecordingSink]:
+    """`count` sinks joined to the board's channel."""
+    sinks = [RecordingSink() for _ in range(count)]
+    for sink in sinks:
+        await hub.join(CHANNEL, sink)
+    return sinks
+
+
+def counter(name: str) -> float:
+    return METRICS.registry.get_sample_value(f"switchboard_{name}_total") or 0.0
+
+
+async def test_published_events_reach_every_sink_in_order(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    first, second = await joined(hub, 2)
+    for i in range(5):
+        await set_text(db, publisher, f"v{i}")
+    await eventually(lambda: len(second.seqs) == 5)
+    assert first.seqs == second.seqs == [1, 2, 3, 4, 5]
+    seq, data, wire, change = first.events[4]
+    assert seq == 5
+    assert data["channel"] == CHANNEL
+    assert data["event"] == "widget.updated"
+    assert data["data"]["value"] == "v4"
+    assert wire == text_frame(orjson.dumps(data))  # the ready WebSocket frame of the same text
+    assert change is None
+
+
+async def test_a_sink_joins_at_the_stores_head(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    await set_text(db, publisher, "before")  # nobody holds the channel: not delivered
+    sink = RecordingSink()
+    await hub.join(CHANNEL, sink)
+    assert hub.channels[CHANNEL].last_seq == 1
+    await set_text(db, publisher, "after")
+    await eventually(lambda: sink.seqs == [2])
+
+
+async def test_a_lost_notification_is_filled_by_the_next_one(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    sink = RecordingSink()
+    await hub.join(CHANNEL, sink)
+    fills = counter("gap_fills")
+    await set_text(db, publisher, "a")
+    await set_text(db, None, "b")  # committed, never published
+    await set_text(db, None, "c")
+    await set_text(db, publisher, "d")
+    await eventually(lambda: len(sink.seqs) == 4)
+    assert sink.seqs == [1, 2, 3, 4]
+    assert [data["data"]["value"] for _, data, _, _ in sink.events] == ["a", "b", "c", "d"]
+    assert counter("gap_fills") == fills + 1
+
+
+async def test_the_catch_up_poll_fills_what_was_never_published(hub: Hub, db: Database) -> None:
+    sink = RecordingSink()
+    await hub.join(CHANNEL, sink)
+    fills = counter("catch_up_fills")
+    await set_text(db, None, "a")
+    await set_text(db, None, "b")
+    await asyncio.sleep(0.1)
+    assert sink.seqs == []  # no poll yet: nothing told the hub
+    hub.start()
+    await eventually(lambda: sink.seqs == [1, 2])
+    assert counter("catch_up_fills") > fills
+
+
+async def test_duplicates_and_stale_notifications_are_dropped(
+    hub: Hub, db: Database, publisher: Publisher, broker: MemoryBroker
+) -> None:
+    sink = RecordingSink()
+    await hub.join(CHANNEL, sink)
+    async with db.transaction() as tx:  # two events in one write: published together
+        for value in ("a", "b"):
+            await put_widget(
+                tx, SLUG, "w", kind="text", title="", config={}, value=value, if_match=None
+            )
+    await publisher.publish(tx.events)
+    await publisher.publish(tx.events)  # a redelivery
+    await publisher.publish(reversed(tx.events))  # late and out of order
+    await set_text(db, publisher, "c")
+    await eventually(lambda: 3 in sink.seqs)
+    assert sink.seqs == [1, 2, 3]
+
+
+async def test_board_changes_are_marked_for_the_sinks(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    sink = RecordingSink()
+    await hub.join(CHANNEL, sink)
+    await set_public(db, publisher, False)
+    await set_text(db, publisher, "x")
+    await eventually(lambda: len(sink.seqs) == 2)
+    assert [change for *_, change in sink.events] == [
+        BoardChange(SLUG, public=False, live=True),
+        None,
+    ]
+
+
+async def test_the_last_sink_to_leave_closes_the_channel(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    first, second = await joined(hub, 2)
+    channel = hub.channels[CHANNEL]
+    hub.leave(CHANNEL, first)
+    assert hub.channels[CHANNEL] is channel
+    await set_text(db, publisher, "a")
+    await eventually(lambda: second.seqs == [1])
+    assert first.seqs == []  # it left
+    hub.leave(CHANNEL, second)
+    assert CHANNEL not in hub.channels
+    await eventually(channel.task.done)
+    await set_text(db, publisher, "b")  # nobody listens: the broker does not deliver it
+    third = RecordingSink()
+    await hub.join(CHANNEL, third)  # a new channel, from the store's head
+    assert hub.channels[CHANNEL] is not channel
+    assert hub.channels[CHANNEL].last_seq == 2
+    assert second.seqs == [1]
+
+
+async def test_a_channel_for_a_board_not_yet_created(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    sink = RecordingSink()
+    await hub.join("board:later", sink)
+    await create_board(db, "later")
+    await set_text(db, publisher, "a", slug="later")
+    await eventually(lambda: sink.seqs == [1])
+
+
+async def test_listen_routes_control_messages_to_their_handler(
+    hub: Hub, broker: MemoryBroker, db: Database, publisher: Publisher
+) -> None:
+    received: list[bytes] = []
+    await hub.listen("control", received.append)
+    sink = RecordingSink()
+    await hub.join(CHANNEL, sink)
+    await broker.publish("control", b"revoke k1")
+    await set_text(db, publisher, "a")
+    await eventually(lambda: sink.seqs == [1])
+    assert received == [b"revoke k1"]  # and the board's event went to its channel only
+
+
+async def test_close_stops_every_task(hub: Hub) -> None:
+    before = asyncio.all_tasks()
+    hub.start()
+    for name in (CHANNEL, "board:b2"):
+        await hub.join(name, RecordingSink())
+    started = asyncio.all_tasks() - before
+    assert len(started) == 3  # the catch-up poll and one pump per channel
+    await hub.close()
+    assert hub.channels == {}
+    assert [task.get_name() for task in started if not task.done()] == []
