@@ -96,6 +96,8 @@ async def test_connections_per_credential(
         assert await third.closed_with() == 4029
         stream = await live.http.get(f"/api/boards/{slug}/stream")
         assert stream.status_code == 429
+        assert stream.json()["error"]["code"] == "rate_limited"
+        assert stream.headers["retry-after"] == "5"
         await first.close()
         await asyncio.sleep(0.1)
         fourth = await live.ws()  # a slot was freed

@@ -72,7 +72,9 @@ class SseTransport(Transport):
 class EventStream(Response):
     """The stream of one board for one client. It holds its connection (and the slot its
     credential is counted in) for exactly as long as the response runs, however it ends:
-    a client that hung up before the body started holds nothing."""
+    a client that hung up before the body started holds nothing. What goes out is the
+    inner response it makes when it runs (the stream, or a 429): its own body and headers
+    are never sent."""
 
     media_type = "text/event-stream"
 
@@ -84,7 +86,7 @@ class EventStream(Response):
         slug: str,
         since: int | None,
     ) -> None:
-        super().__init__(headers=HEADERS)
+        super().__init__()
         self.node = node
         self.principal = principal
         self.client_host = client_host
