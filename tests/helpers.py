@@ -215,7 +215,7 @@ async def spawn_server(
     *,
     workers: int = 1,
     cwd: str | None = None,
-    timeout: float = 20.0,
+    timeout: float = 30.0,
     admin_key: str | None = ADMIN_KEY,
     log: Path | None = None,
     port: int | None = None,
@@ -257,10 +257,25 @@ async def spawn_server(
     raise RuntimeError("server did not become ready")
 
 
+async def spawn_servers(env: Mapping[str, str], count: int) -> list[ServerProcess]:
+    """`count` server processes started together; if one fails to start, the others are
+    stopped before the error is raised (none is left running after the test)."""
+    results = await asyncio.gather(
+        *(spawn_server(env) for _ in range(count)), return_exceptions=True
+    )
+    started = [r for r in results if isinstance(r, ServerProcess)]
+    for result in results:
+        if isinstance(result, BaseException):
+            for process in started:
+                process.stop()
+            raise result
+    return started
+
+
 @contextlib.asynccontextmanager
 async def serve_processes(env: Mapping[str, str], count: int) -> AsyncIterator[list[ServerProcess]]:
     """`count` server processes started together, all stopped at the end."""
-    started = list(await asyncio.gather(*(spawn_server(env) for _ in range(count))))
+    started = await spawn_servers(env, count)
     try:
         yield started
     finally:

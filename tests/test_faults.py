@@ -28,7 +28,7 @@ from tests.helpers import (
     ServerProcess,
     WsClient,
     eventually,
-    spawn_server,
+    spawn_servers,
     start_server,
 )
 
@@ -129,7 +129,7 @@ async def test_redis_restarts_and_a_killed_worker_lose_nothing(
     pg_url: str, redis_server: RedisServer, prefix: str, slug: str
 ) -> None:
     env = _env(pg_url, redis_server, prefix)
-    workers = list(await asyncio.gather(*(spawn_server(env) for _ in range(3))))
+    workers = await spawn_servers(env, 3)
     watchers: list[Watcher] = []
     try:
         async with httpx.AsyncClient(headers=AUTH, base_url=workers[0].base_url) as http:
