@@ -100,6 +100,30 @@ async def test_board_list(page: Page, server: ServerProcess, slug: str) -> None:
     await expect(tile(page, "orders")).to_have_count(1)
 
 
+async def test_board_list_follows_next_cursor(page: Page, tmp_path: Path, slug: str) -> None:
+    """With pages cut to 2 boards (`SWITCHBOARD_PAGE_LIMIT_MAX`), the list still shows all
+    seven public boards: the page follows `next_cursor` until it is null."""
+    env = {
+        "SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sb.db",
+        "SWITCHBOARD_PAGE_LIMIT_MAX": "2",
+    }
+    server = await spawn_server(env, cwd=str(tmp_path))
+    try:
+        slugs = [f"{slug}-{i}" for i in range(7)]
+        for board in slugs:
+            await _api(server, "POST", "/api/boards", {"slug": board, "public": True})
+        await _api(server, "POST", "/api/boards", {"slug": f"{slug}-private"})
+        pages: list[str] = []
+        page.on("request", lambda r: pages.append(r.url) if "/api/boards?" in r.url else None)
+        await page.goto(server.base_url)
+        cards = page.locator("a.board-card strong")
+        await expect(cards).to_have_text(slugs)  # in slug order, each once, no private one
+        assert len(pages) == 4  # 2 + 2 + 2 + 1
+        await expect(page.locator("#message")).to_be_hidden()
+    finally:
+        server.stop()
+
+
 async def test_restart_shows_reconnecting_then_catches_up(
     page: Page, tmp_path: Path, pg_url: str, prefix: str, slug: str
 ) -> None:

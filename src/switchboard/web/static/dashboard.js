@@ -33,23 +33,33 @@ async function showBoards() {
   $("title").textContent = "Boards";
   $("connection").hidden = true;
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  const response = await fetch("/api/boards?limit=500", { headers });
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    return showMessage(body.error ? body.error.message : `Error ${response.status}`);
-  }
-  const { items } = await response.json();
   const list = $("boards");
-  list.hidden = false;
-  if (!items.length) return showMessage("No boards to show. Public boards appear here; private ones need a viewer token in the URL.");
-  for (const board of items) {
-    list.append(
-      el("a", { className: "board-card", href: withToken(`/boards/${board.slug}`) },
-        el("small", { textContent: board.public ? "public" : "private" }),
-        el("strong", { textContent: board.title || board.slug }),
-        el("span", { className: "empty", textContent: board.description || "" })),
-    );
-  }
+  let shown = 0;
+  // One page at a time, following `next_cursor` until it is null (the server may cut
+  // `limit` to its SWITCHBOARD_PAGE_LIMIT_MAX): every board is listed, however many.
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ limit: "500" });
+    if (cursor) query.set("cursor", cursor);
+    const response = await fetch(`/api/boards?${query}`, { headers });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      return showMessage(body.error ? body.error.message : `Error ${response.status}`);
+    }
+    const page = await response.json();
+    for (const board of page.items) {
+      list.append(
+        el("a", { className: "board-card", href: withToken(`/boards/${board.slug}`) },
+          el("small", { textContent: board.public ? "public" : "private" }),
+          el("strong", { textContent: board.title || board.slug }),
+          el("span", { className: "empty", textContent: board.description || "" })),
+      );
+    }
+    shown += page.items.length;
+    list.hidden = shown === 0;
+    cursor = page.next_cursor;
+  } while (cursor);
+  if (!shown) showMessage("No boards to show. Public boards appear here; private ones need a viewer token in the URL.");
 }
 
 // ---- one board ----------------------------------------------------------------------------

@@ -8,12 +8,16 @@
 // any disconnect (jittered exponential backoff), takes a fresh snapshot on `reset`, pings
 // to detect a dead connection, and stops (reporting why) when the credential is refused.
 
+// Close codes that retrying cannot fix: stop, and report `failed` with the reason.
 const FATAL = new Map([
   [4101, "the credential is missing, invalid, expired or revoked"],
   [4103, "this page's origin is not allowed"],
-  [1008, "the connection broke the server's rules"],
   [1009, "a frame was too large"],
 ]);
+// Close codes that ask the client to come back later (1008: it sent too many frames in a
+// second; 1013: try again later; 4029: too many connections): reconnect after a long
+// backoff, half to all of `maxBackoff`, however healthy the connection was.
+const SLOW_DOWN = new Set([1008, 1013, 4029]);
 
 /** One board's live state: the board, its widgets by key, and the last seq applied. */
 export class BoardState {
@@ -102,7 +106,7 @@ export class Switchboard {
 
   close() {
     this.stopped = true;
-    clearInterval(this._pinger);
+    this._stopTimers();
     if (this.ws) this.ws.close(1000);
   }
 
@@ -125,39 +129,53 @@ export class Switchboard {
     ws.onclose = (closed) => this._closed(ws, closed.code, closed.reason);
   }
 
-  /** `ws` is done: once per socket, whoever noticed first (its close, or the pinger). */
+  /** `ws` is done: once per socket, whoever noticed first (its close, or the watchdog). */
   _closed(ws, code, reason) {
     // Detach it, so that its late `close` (or a frame still in flight) cannot reconnect
     // a second time, stop the next socket's pinger, or touch the boards' state.
     ws.onopen = ws.onmessage = ws.onclose = null;
-    clearInterval(this._pinger);
+    this._stopTimers();
     if (this.stopped) return this._status("offline");
     if (FATAL.has(code)) {
       this.stopped = true;
       return this._status("failed", { reason: reason || FATAL.get(code), code });
     }
     // 1012 restart, 4008 slow consumer, network loss...: resume with `since`, after a backoff.
-    const base = Math.min(this.maxBackoff, 250 * 2 ** this.attempt);
+    const growing = Math.min(this.maxBackoff, 250 * 2 ** this.attempt);
+    const base = SLOW_DOWN.has(code) ? this.maxBackoff : growing;
     const delay = code === 1012 ? Math.random() * 500 : base * (0.5 + Math.random() / 2);
     this.attempt += 1;
     this._status("reconnecting", { attempt: this.attempt, code });
     setTimeout(() => this._connect(), delay);
   }
 
-  /** Ping on `ws` every interval; the timer belongs to that socket and ends with it. */
+  /** Ping on `ws` every `pingInterval`, and give `ws` up as dead once it has been silent
+   * (no frame of any kind) for `pingInterval + pongTimeout`: a healthy server is pinged at
+   * most `pingInterval` after its last frame and has `pongTimeout` to answer. The watchdog
+   * wakes when that much silence would be reached, so the bound is exact, not rounded up
+   * to the next ping. Both timers belong to `ws` and end with it. */
   _startPing(ws) {
-    clearInterval(this._pinger);
-    this._lastPong = Date.now();
-    this._pinger = setInterval(() => {
-      if (Date.now() - this._lastPong > this.pingInterval + this.pongTimeout) {
-        // No answer: the connection is dead. Reconnect now, not when the browser gives up
-        // on the closing handshake (which a silent server never answers).
-        this._closed(ws, 4000, "no pong");
-        ws.close(4000);
+    this._stopTimers();
+    this._lastFrame = Date.now();
+    const deadAfter = this.pingInterval + this.pongTimeout;
+    this._pinger = setInterval(() => this._send({ type: "ping" }), this.pingInterval);
+    const watch = () => {
+      const silent = Date.now() - this._lastFrame;
+      if (silent < deadAfter) {
+        this._watchdog = setTimeout(watch, deadAfter - silent);
         return;
       }
-      this._send({ type: "ping" });
-    }, this.pingInterval);
+      // Dead. Reconnect now, not when the browser gives up on the closing handshake
+      // (which a silent server never answers).
+      this._closed(ws, 4000, "no pong");
+      ws.close(4000);
+    };
+    this._watchdog = setTimeout(watch, deadAfter);
+  }
+
+  _stopTimers() {
+    clearInterval(this._pinger);
+    clearTimeout(this._watchdog);
   }
 
   _send(frame) {
@@ -171,7 +189,7 @@ export class Switchboard {
   }
 
   _receive(frame) {
-    this._lastPong = Date.now(); // any frame proves the connection alive
+    this._lastFrame = Date.now(); // any frame proves the connection alive
     const sub = this.subscriptions.get(frame.channel || frame.id);
     if (!sub) return;
     const { state, handlers } = sub;
