@@ -124,6 +124,27 @@ async def test_since_before_the_boards_current_life_resets(
     assert kinds == [("subscribed", history + 2), ("reset", None), ("snapshot", history + 2)]
 
 
+async def test_a_board_deleted_while_its_replay_starts_answers_the_subscribe(
+    hub: Hub, db: Database, presence: Presence, history: int
+) -> None:
+    subscriber = make_subscriber(hub, db, presence)
+    connection = subscriber.connection
+    waited_once = connection.room
+
+    async def delete_then_wait(frame_size: int, most: int) -> int:
+        """The replay's first wait for room: the board is deleted right then."""
+        connection.room = waited_once  # type: ignore[method-assign]
+        async with db.transaction() as tx:
+            await boards.delete_board(tx, SLUG, if_match=None)
+        return await waited_once(frame_size, most)
+
+    connection.room = delete_then_wait  # type: ignore[method-assign]
+    with pytest.raises(ProtocolError) as caught:
+        await subscriber.subscribe(CHANNEL, SLUG, 1, "r9")
+    assert (caught.value.code, caught.value.id) == ("not_found", "r9")
+    assert connection.subscriptions == {}
+
+
 async def test_a_private_board_is_not_found_and_leaves_nothing_behind(
     hub: Hub, db: Database, presence: Presence, publisher: Publisher
 ) -> None:

@@ -97,13 +97,13 @@ class Subscriber:
             await self.connection.send(snapshot)
             return head
         assert since is not None
-        return await self._replay(channel, slug, since, head)
+        return await self._replay(channel, slug, since, head, id_)
 
     @staticmethod
     def _subscribed(channel: str, seq: int, id_: RequestId) -> str:
         return protocol.encode({"type": "subscribed", "channel": channel, "seq": seq}, id_)
 
-    async def _replay(self, channel: str, slug: str, since: int, head: int) -> int:
+    async def _replay(self, channel: str, slug: str, since: int, head: int, id_: RequestId) -> int:
         """Send stored events after `since` up to at least `head`; `reset` if they are gone.
 
         Pages are read only as the client drains, and sized to the room its queue has left
@@ -118,7 +118,7 @@ class Subscriber:
                     board = await find_board(session, slug, deleted=True)
                     events = await events_after(session, board, position, limit=limit)
             except (Gone, NotFound):
-                return await self._reset(channel, slug)
+                return await self._reset(channel, slug, id_)
             frames = [(e.seq, protocol.stored_event_frame(slug, e).decode()) for e in events]
             del events
             if frames:  # the first page measures the frames; later ones are sized by them
@@ -130,18 +130,18 @@ class Subscriber:
             if len(frames) < limit:
                 break
         if since > head:  # the client is ahead of us: its state is from another life
-            return await self._reset(channel, slug)
+            return await self._reset(channel, slug, id_)
         return position
 
-    async def _reset(self, channel: str, slug: str) -> int:
+    async def _reset(self, channel: str, slug: str, id_: RequestId) -> int:
         await self.connection.send(
             protocol.encode({"type": "reset", "channel": channel, "reason": "history_expired"})
         )
         async with self.db.read() as session:
             try:
                 board, widgets = await load_board(session, slug)
-            except NotFound as exc:  # deleted meanwhile
-                raise ProtocolError("not_found", exc.message) from None
+            except NotFound as exc:  # deleted meanwhile: the error answers the `subscribe`
+                raise ProtocolError("not_found", exc.message, id=id_) from None
         await self.connection.send(self._snapshot(channel, board.seq, board_out(board, widgets)))
         return board.seq
 
