@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
 from switchboard import web
+from switchboard.access import FastAPIWithAccessLog
 from switchboard.api import api_router, ops_router
 from switchboard.api.idempotency import IdempotencyMiddleware
 from switchboard.api.middleware import BodyLimitMiddleware
@@ -159,7 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("stopping")
         log.info("stopped")
 
-    app = FastAPI(
+    app = FastAPIWithAccessLog(  # request ids and the access log, outermost
         title="Switchboard",
         summary="Live dashboards: REST writes, WebSocket and SSE fan-out.",
         version="0.1.0",

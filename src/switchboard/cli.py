@@ -13,6 +13,7 @@ import uvicorn
 
 from switchboard.config import Settings
 from switchboard.errors import AppError
+from switchboard.logs import logging_config
 from switchboard.store.db import Database
 
 app = typer.Typer(
@@ -61,6 +62,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "ws_ping_interval": settings.ws_ping_interval,
         "ws_ping_timeout": settings.ws_ping_timeout,
         "log_level": settings.log_level,
+        "log_config": logging_config(settings.log_level, json=settings.log_json),
         "timeout_graceful_shutdown": settings.drain_timeout,
         "proxy_headers": True,
     }

@@ -1,23 +1,61 @@
-"""Structured logs (structlog): JSON lines in production, readable lines on a terminal."""
+"""Structured logs (structlog): JSON lines in production, readable lines on a terminal.
+
+One pipeline for every line. The app's structlog calls and every stdlib logger (uvicorn,
+SQLAlchemy, Alembic, asyncio, Python warnings) end in one handler on the root logger,
+writing to stdout, whose `ProcessorFormatter` adds the same fields (`timestamp`, `level`,
+`event`, `logger`, and whatever is bound with `structlog.contextvars`, such as the
+`request_id` of `switchboard.access`), redacts credentials, and renders every line with
+the same renderer: one JSON object per line with `SWITCHBOARD_LOG_JSON=true`, readable
+console lines otherwise.
+
+uvicorn gets that handler from `logging_config()`, passed as its `log_config` (see
+`switchboard.cli.server_options`): it applies it in the server process, and again in
+each process `--workers N` spawns (the config is pickled along). `create_app()` calls
+`configure_logging()`, which sets up structlog and, when nobody has configured logging
+yet, applies the same configuration.
+"""
 
 from __future__ import annotations
 
 import logging
+import logging.config
 import re
+import sys
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 
-_SECRET_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&\s]*")
+_SECRET_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&\s\"'#]*")
+_BEARER = re.compile(r"(\bBearer\s+)[^\s\"',;]+", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@")
+_SECRET_FIELDS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
-    """Hide credentials passed as `?token=` (browsers' only way on WebSocket and SSE)."""
-    return _SECRET_IN_QUERY.sub(r"\1[redacted]", text)
+    """Hide credentials: `?token=` (browsers' only way on WebSocket and SSE), a
+    `Bearer …` credential, and the password of a URL (`redis://:pw@host`)."""
+    text = _SECRET_IN_QUERY.sub(rf"\1{REDACTED}", text)
+    text = _BEARER.sub(rf"\1{REDACTED}", text)
+    return _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """The last processor before rendering: every string value is redacted (the event,
+    structured fields, formatted tracebacks), and a field named like a credential
+    header (`authorization`, `cookie`) is dropped to `[redacted]` whatever it holds."""
+    for key, value in event_dict.items():
+        if key.lower() in _SECRET_FIELDS:
+            event_dict[key] = REDACTED
+        elif isinstance(value, str):
+            event_dict[key] = redact(value)
+    return event_dict
 
 
 class RedactQuery(logging.Filter):
-    """uvicorn's access log prints each request's path with its query string."""
+    """uvicorn's own formatters print each request's path with its query string (when
+    the app runs under a logging configuration other than ours)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
@@ -29,23 +67,79 @@ def _redacted(arg: Any) -> Any:
     return redact(arg) if isinstance(arg, str) else arg
 
 
-def configure_logging(level: str = "info", *, json: bool = False) -> None:
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+_SHARED: list[Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+"""What every line gets, from structlog (before it hands the line to logging) or from a
+stdlib logger (`ProcessorFormatter`'s pre-chain). Context variables are read where the
+line is logged: the request's task, for uvicorn's lines about a connection too."""
+
+
+def formatter(json: bool = False) -> structlog.stdlib.ProcessorFormatter:
+    """The one formatter (named in `logging_config()`, so every process builds its own)."""
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     )
-    structlog.configure(
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,  # a traceback is a string, redacted too
+            redact_secrets,
             renderer,
         ],
+    )
+
+
+def logging_config(level: str = "info", *, json: bool = False) -> dict[str, Any]:
+    """The stdlib logging configuration (a `dictConfig` dict, uvicorn's `log_config`).
+
+    One stdout handler on the root logger. Switchboard and uvicorn log at `level`; other
+    libraries at warning or above (at info, SQLAlchemy would log every statement).
+    `uvicorn.access` has no handler, so uvicorn skips its access line altogether:
+    `switchboard.access` writes a structured one, with the request id and duration.
+    """
+    name = level.upper()
+    quieter = logging.getLevelName(max(logging.getLevelNamesMapping()[name], logging.WARNING))
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structlog": {"()": f"{__name__}.formatter", "json": json}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "formatter": "structlog",
+                "stream": "ext://sys.stdout",
+            }
+        },
+        "root": {"handlers": ["stdout"], "level": quieter},
+        "loggers": {
+            "switchboard": {"level": name},
+            "uvicorn": {"level": name, "handlers": [], "propagate": True},
+            "uvicorn.error": {"level": name},
+            "uvicorn.access": {"handlers": [], "propagate": False},
+        },
+    }
+
+
+def configure_logging(level: str = "info", *, json: bool = False) -> None:
+    """structlog hands its lines to stdlib logging, so they share its one handler."""
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
         cache_logger_on_first_use=True,
     )
+    if not logging.getLogger().handlers:  # run under a host that configured no logging
+        logging.config.dictConfig(logging_config(level, json=json))
+    logging.captureWarnings(True)
     for name in ("uvicorn.access", "uvicorn.error"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactQuery) for f in logger.filters):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field, field_validator
 
@@ -17,6 +18,7 @@ from switchboard.store.models import ApiKey
 from switchboard.timefmt import iso
 
 router = APIRouter(tags=["credentials"])
+log = structlog.get_logger(__name__)
 
 KeyId = Annotated[str, Path(pattern=r"^[a-z0-9]{1,32}$")]
 
@@ -90,6 +92,7 @@ async def create_key(body: KeyCreate, state: State, caller: Caller) -> KeyCreate
     caller.require_admin()
     async with state.write() as tx:
         new = await keys.create_key(tx, role=body.role.value, boards=body.boards, name=body.name)
+    log.info("key_created", key_id=new.key.id, role=new.key.role, by=caller.identity)
     return KeyCreated(**key_out(new.key).model_dump(), key=new.secret)
 
 
@@ -107,6 +110,7 @@ async def revoke_key(key_id: KeyId, state: State, caller: Caller) -> None:
     caller.require_admin()
     async with state.write() as tx:
         await keys.revoke_key(tx, key_id)
+    log.info("key_revoked", key_id=key_id, by=caller.identity)
     await state.revocations.announce(key_id)
 
 

@@ -99,6 +99,8 @@ class Channel:
         self.task = asyncio.create_task(self._run(), name=f"channel {name}")
 
     async def _run(self) -> None:
+        # The channel serves every subscriber: not the request that opened it (nor its id).
+        structlog.contextvars.clear_contextvars()
         try:
             await self._open()
         except Exception as exc:
