@@ -168,13 +168,38 @@ async def test_a_second_signal_ends_a_stuck_stop_at_once(
         stalled = await _stalled(worker, http, slug)
     await asyncio.sleep(0.3)
     worker.kill(signal.SIGTERM)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.5)  # a second signal, not the first one delivered twice
     assert worker.process.poll() is None  # still waiting for the client that never answers
     worker.kill(second)
     assert await _exited_within(worker, 2.0) < 2.0
     stalled.close()
     assert worker.process.returncode == 1
     assert "stop_forced" in _log(tmp_path)
+
+
+async def test_a_stop_sent_to_every_process_of_a_multi_worker_server_drains(
+    env: dict[str, str], slug: str, tmp_path: Path
+) -> None:
+    """systemd's control-group kill, or Ctrl-C in a terminal, signals the supervisor and
+    its workers at once, and the supervisor then signals each worker again: one stop,
+    delivered twice, which must drain (1012 to clients), not force an exit."""
+    server = await spawn_server(env, workers=2, log=tmp_path / "server.log", timeout=60)
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, headers=AUTH) as http:
+            assert (await http.post("/api/boards", json={"slug": slug})).status_code == 201
+        clients = []
+        for _ in range(4):  # the kernel spreads them over both workers
+            client = WsClient(await connect(server.ws_url, additional_headers=AUTH))
+            await client.subscribe(slug)
+            clients.append(client)
+        server.kill(signal.SIGTERM)  # the whole process group, as systemd does
+        codes = [await client.closed_with() for client in clients]
+        await _exited_within(server, STOP_BOUND)
+        assert codes == [1012] * 4
+        assert "stop_forced" not in _log(tmp_path)
+    finally:
+        server.kill()
+        server.process.wait(5)
 
 
 async def test_the_stop_deadline_ends_a_worker_whatever_it_waits_for(

@@ -45,6 +45,11 @@ def serve(
     )
 
 
+WORKER_START_TIMEOUT = 30
+"""Seconds uvicorn's supervisor waits for a worker to answer its health ping (while
+the worker starts, and in the supervisor's periodic check) before replacing it."""
+
+
 def server_options(settings: Settings) -> dict[str, Any]:
     """How uvicorn runs Switchboard (also used by the tests' in-process servers).
 
@@ -64,6 +69,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "log_level": settings.log_level,
         "log_config": logging_config(settings.log_level, json=settings.log_json),
         "timeout_graceful_shutdown": settings.drain_timeout,
+        # uvicorn's default 5 s restarted workers still importing on a loaded machine.
+        "timeout_worker_healthcheck": WORKER_START_TIMEOUT,
         "proxy_headers": True,
     }
 

@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -34,6 +35,11 @@ import structlog
 log = structlog.get_logger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SAME_STOP = 1.0
+"""Seconds within which a repeated stop signal is the same request, not a second one.
+With `serve --workers N` a worker often gets the stop twice at once: from whoever
+signalled the process group (Ctrl-C in a terminal, systemd's control-group kill) and
+again from uvicorn's supervisor. That must drain, not force an exit."""
 
 
 async def close_within(name: str, close: Callable[[], Awaitable[None]], timeout: float) -> bool:
@@ -69,19 +75,22 @@ def _exit_now(event: str, **fields: Any) -> None:
 def on_stop_signals(begin: Callable[[], None], *, deadline: float) -> Iterator[None]:
     """Run `begin` on the loop when a stop signal arrives, then the previous handler.
 
-    A second stop signal exits at once; so does `deadline` seconds passing after
-    the first. Keep this open until the app's cleanup is over, so that both hold
-    for the cleanup too.
+    A second stop signal (more than `SAME_STOP` after the first; repeats within it
+    are ignored) exits at once; so does `deadline` seconds passing after the first.
+    Keep this open until the app's cleanup is over, so that both hold for the cleanup
+    too.
     """
     loop = asyncio.get_running_loop()
     previous: dict[signal.Signals, Any] = {}
-    signalled = threading.Event()
+    first: list[float] = []  # when the first stop signal came
 
     def chained(handler: Any) -> Callable[[int, FrameType | None], None]:
         def handle(sig: int, frame: FrameType | None) -> None:
-            if signalled.is_set():
+            if first:
+                if time.monotonic() - first[0] < SAME_STOP:
+                    return  # the same stop, delivered twice: neither we nor uvicorn force
                 _exit_now("stop_forced", signal=signal.Signals(sig).name)
-            signalled.set()
+            first.append(time.monotonic())
             timer = threading.Timer(
                 deadline, _exit_now, ("stop_deadline_exceeded",), {"deadline": deadline}
             )
