@@ -168,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # outermost
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # before the rest
     app.include_router(api_router)
     app.include_router(ops_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)
