@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from switchboard import web
 from switchboard.access import FastAPIWithAccessLog
 from switchboard.api import api_router, ops_router
+from switchboard.api.http_metrics import HttpMetricsMiddleware
 from switchboard.api.idempotency import IdempotencyMiddleware
 from switchboard.api.middleware import BodyLimitMiddleware
 from switchboard.auth.authenticator import Authenticator
@@ -168,7 +169,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # before the rest
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware, router=app.router)  # sees every answer
     app.include_router(api_router)
     app.include_router(ops_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)

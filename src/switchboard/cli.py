@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import os
+import shutil
+import tempfile
 from typing import Annotated, Any
 
 import httpx
@@ -35,6 +39,8 @@ def serve(
             "and SWITCHBOARD_BROKER_URL (the embedded default is one process)",
             param_hint="--workers",
         )
+    if workers > 1:
+        share_metrics()
     uvicorn.run(
         "switchboard.app:create_app",
         factory=True,
@@ -48,6 +54,15 @@ def serve(
 WORKER_START_TIMEOUT = 30
 """Seconds uvicorn's supervisor waits for a worker to answer its health ping (while
 the worker starts, and in the supervisor's periodic check) before replacing it."""
+
+
+def share_metrics() -> None:
+    """Put prometheus_client in multiprocess mode for the workers uvicorn is about to spawn
+    (fresh interpreters: they read the variable when they import it), in a directory of
+    this start's own, removed at exit; this process imports no metric, so writes none."""
+    directory = tempfile.mkdtemp(prefix="switchboard-metrics-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

@@ -6,6 +6,7 @@ stream, however many notifications were lost."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import orjson
 
@@ -37,6 +38,10 @@ async def joined(hub: Hub, count: int) -> list[RecordingSink]:
 
 def counter(name: str) -> float:
     return METRICS.registry.get_sample_value(f"switchboard_{name}_total") or 0.0
+
+
+def lag(part: str) -> float:
+    return METRICS.registry.get_sample_value(f"switchboard_delivery_lag_seconds_{part}") or 0.0
 
 
 async def test_published_events_reach_every_sink_in_order(
@@ -81,6 +86,22 @@ async def test_a_lost_notification_is_filled_by_the_next_one(
     assert sink.seqs == [1, 2, 3, 4]
     assert [data["data"]["value"] for _, data, _, _ in sink.events] == ["a", "b", "c", "d"]
     assert counter("gap_fills") == fills + 1
+
+
+async def test_the_delivery_lag_is_observed_once_per_event_not_per_sink(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    """Broker and store paths alike: one observation per event forwarded, from the event's
+    own timestamp, however many sinks it reached."""
+    sinks = await joined(hub, 3)
+    count, total = lag("count"), lag("sum")
+    started = time.monotonic()
+    await set_text(db, publisher, "a")
+    await set_text(db, None, "b")  # never published: filled from the store before "c"
+    await set_text(db, publisher, "c")
+    await eventually(lambda: all(sink.seqs == [1, 2, 3] for sink in sinks))
+    assert lag("count") == count + 3
+    assert 0 <= lag("sum") - total <= 3 * (time.monotonic() - started) + 0.003  # ms stamps
 
 
 async def test_the_catch_up_poll_fills_what_was_never_published(hub: Hub, db: Database) -> None:

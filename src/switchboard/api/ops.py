@@ -6,10 +6,9 @@ import asyncio
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from switchboard.api.deps import State
-from switchboard.metrics import METRICS
+from switchboard.metrics import CONTENT_TYPE, METRICS
 
 router = APIRouter(tags=["operations"])
 READY_TIMEOUT = 2.0
@@ -37,4 +36,9 @@ async def readyz(state: State) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response)
 async def metrics() -> Response:
-    return Response(generate_latest(METRICS.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text: with several workers, all of them, whichever one answers."""
+    if METRICS.directory is None:
+        body = METRICS.exposition()
+    else:  # reads every worker's files: off the event loop
+        body = await asyncio.to_thread(METRICS.exposition)
+    return Response(body, media_type=CONTENT_TYPE)

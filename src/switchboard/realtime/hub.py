@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import orjson
@@ -146,7 +148,8 @@ class Channel:
             self.board_id, self.last_seq = board.id, board.seq
 
     async def _receive(self, payload: bytes) -> None:
-        seq = orjson.loads(payload)["seq"]
+        frame = orjson.loads(payload)
+        seq = frame["seq"]
         if seq <= self.last_seq:
             return
         if seq > self.last_seq + 1:
@@ -154,7 +157,7 @@ class Channel:
             await self._fill(seq - 1)
             if seq <= self.last_seq:
                 return
-        self._forward(seq, payload)
+        self._forward(seq, payload, datetime.fromisoformat(frame["at"]))
 
     async def _fill(self, up_to: int | None) -> None:
         """Forward stored events after `last_seq` (up to `up_to`, or all) in order."""
@@ -169,13 +172,14 @@ class Channel:
                     session, self.board_id, self.last_seq, up_to=up_to, limit=FILL_PAGE
                 )
             for event in events:
-                self._forward(event.seq, stored_event_frame(self.slug, event))
+                self._forward(event.seq, stored_event_frame(self.slug, event), event.at)
             if len(events) < FILL_PAGE:
                 return
 
-    def _forward(self, seq: int, payload: bytes) -> None:
+    def _forward(self, seq: int, payload: bytes, at: datetime) -> None:
         """Hand one event to every local sink: as text (queued paths) and as a ready
-        WebSocket frame (fast path), both made once here for all of them."""
+        WebSocket frame (fast path), both made once here for all of them. `at` is the
+        event's timestamp, for the delivery lag (observed once, however many sinks)."""
         self.last_seq = seq
         frame, wire = payload.decode(), text_frame(payload)
         change = BoardChange.of(self.slug, payload)
@@ -184,6 +188,8 @@ class Channel:
             sink.deliver(seq, frame, wire, change)
         METRICS.events_delivered.inc(len(sinks))  # once per event: a metric lock per delivery costs
         METRICS.events_forwarded.inc()
+        # Clocks of two hosts may disagree: a negative lag would corrupt the histogram's sum.
+        METRICS.delivery_lag.observe(max(0.0, time.time() - at.timestamp()))
 
 
 class Hub:
