@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # REST
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)
+    batch_max_widgets: int = Field(default=100, ge=1)
+    """Widgets one `PATCH /api/boards/{slug}/widgets` may change; a larger batch is a 422."""
 
     # Realtime
     ws_queue_max_messages: int = Field(default=1_000, ge=1)

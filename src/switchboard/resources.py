@@ -37,6 +37,10 @@ class WidgetOut(_Out):
     updated_at: Timestamp
 
 
+class WidgetBatchOut(BaseModel):
+    widgets: list[WidgetOut]
+
+
 class BoardSummary(_Out):
     slug: str
     title: str

@@ -67,6 +67,32 @@ async def test_board_from_snapshot_then_live(page: Page, server: ServerProcess, 
     await page.screenshot(path=ARTIFACTS / "board.png")
 
 
+async def test_batch_shows_every_widget(page: Page, server: ServerProcess, slug: str) -> None:
+    await _populate(server, slug)
+    await page.goto(f"{server.base_url}/boards/{slug}")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    await expect(tile(page, "orders").locator(".big")).to_have_text("41")
+    batch = {
+        "orders": {"value": 50},
+        "cpu": {"value": 97},
+        "api": {"value": "degraded"},
+        "note": {"value": "Deploying", "title": "Status note"},
+    }
+    await _api(server, "PATCH", f"/api/boards/{slug}/widgets", {"widgets": batch})
+    await expect(tile(page, "orders").locator(".big")).to_have_text("50", timeout=1000)
+    await expect(tile(page, "orders").locator(".delta")).to_contain_text("+9")
+    await expect(tile(page, "cpu").locator(".big")).to_contain_text("97")
+    await expect(tile(page, "api").locator(".badge.warn")).to_have_text("degraded")
+    await expect(tile(page, "note").locator(".text")).to_have_text("Deploying")
+    await expect(tile(page, "note").locator(".label")).to_have_text("Status note")
+    await expect(tile(page, "latency").locator("canvas")).to_have_count(1)  # untouched
+    state = await page.evaluate(
+        "() => { const [sub] = window.switchboard.subscriptions.values();"
+        " return [sub.state.seq, sub.state.widgets.get('orders').version]; }"
+    )
+    assert state == [7, 2]  # one event for the whole batch: six before it
+
+
 async def test_widgets_appear_and_disappear(page: Page, server: ServerProcess, slug: str) -> None:
     await _populate(server, slug)
     await page.goto(f"{server.base_url}/boards/{slug}")

@@ -45,6 +45,20 @@ class WidgetPatch(StrictIn):
     value: Any = None
 
 
+class WidgetBatchEntry(WidgetPatch):
+    version: Annotated[int, Field(ge=1)] | None = None
+    """The version last seen (`If-Match` for this widget); stale: 412, nothing changed."""
+
+
+WidgetKey = Annotated[str, StringConstraints(pattern=rf"^{SLUG_PATTERN}$")]
+
+
+class WidgetBatch(StrictIn):
+    """`PATCH /api/boards/{slug}/widgets`: each entry as a single widget's PATCH body."""
+
+    widgets: dict[WidgetKey, WidgetBatchEntry] = Field(min_length=1)
+
+
 class Point(StrictIn):
     t: Annotated[str, Field(max_length=64)] | None = None
     v: float | int

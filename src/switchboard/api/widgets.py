@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from switchboard.api.deps import (
@@ -14,8 +16,9 @@ from switchboard.api.deps import (
     etag,
     readable_board,
 )
-from switchboard.api.schemas import PointsIn, WidgetPatch, WidgetPut, changes
-from switchboard.resources import WidgetOut
+from switchboard.api.schemas import PointsIn, WidgetBatch, WidgetPatch, WidgetPut, changes
+from switchboard.errors import ValidationFailed
+from switchboard.resources import WidgetBatchOut, WidgetOut
 from switchboard.store import widgets
 
 router = APIRouter(prefix="/boards/{slug}/widgets", tags=["widgets"])
@@ -75,11 +78,38 @@ async def patch_widget(
 ) -> WidgetOut:
     """Change some fields, usually `value`; a series' `value` replaces its points."""
     async with state.write() as tx:
-        widget = await widgets.update_widget(
-            tx, slug, key, changes(body, nullable=frozenset({"value"})), if_match=expected
-        )
+        widget = await widgets.update_widget(tx, slug, key, _patch_changes(body), if_match=expected)
     response.headers.update(etag(widget.version))
     return WidgetOut.model_validate(widget)
+
+
+@router.patch("")
+async def patch_widgets(
+    slug: SlugParam, body: WidgetBatch, state: State, _: Writer
+) -> WidgetBatchOut:
+    """Patch several widgets in one transaction: all or nothing, one `widgets.updated`
+    event. Each entry is a single widget's PATCH body plus an optional `version`
+    (its `If-Match`). 422 names every key that is unknown or invalid; 412 every stale one."""
+    limit = state.settings.batch_max_widgets
+    if len(body.widgets) > limit:
+        raise ValidationFailed(
+            f"a batch may change at most {limit} widgets, not {len(body.widgets)}",
+            details=[{"loc": ["body", "widgets"], "msg": f"at most {limit} widgets"}],
+        )
+    batch = {
+        key: widgets.Change(_patch_changes(entry), entry.version)
+        for key, entry in body.widgets.items()
+    }
+    async with state.write() as tx:
+        changed = await widgets.update_widgets(tx, slug, batch)
+    return WidgetBatchOut(widgets=[WidgetOut.model_validate(w) for w in changed])
+
+
+def _patch_changes(body: WidgetPatch) -> dict[str, Any]:
+    """The fields a widget PATCH sets (`value` may be set to null)."""
+    fields = changes(body, nullable=frozenset({"value"}))
+    fields.pop("version", None)
+    return fields
 
 
 @router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)

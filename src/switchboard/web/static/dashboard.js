@@ -157,7 +157,7 @@ function renderWidget(w) {
   return tile;
 }
 
-function render(state, changedKey) {
+function render(state, changed) {
   const grid = $("grid");
   grid.hidden = false;
   $("message").hidden = true;
@@ -169,15 +169,19 @@ function render(state, changedKey) {
   document.title = `${$("title").textContent} · Switchboard`;
   $("updated").textContent = state.updatedAt ? `updated ${state.updatedAt.toLocaleTimeString()}` : "";
   const tiles = new Map([...grid.children].map((t) => [t.dataset.key, t]));
-  if (changedKey === null) { // snapshot or board change: draw everything again
+  if (changed === null) { // snapshot or board change: draw everything again
     grid.replaceChildren(...[...state.widgets.values()].map(renderWidget));
     return;
   }
-  const widget = state.widgets.get(changedKey);
-  const old = tiles.get(changedKey);
+  for (const key of Array.isArray(changed) ? changed : [changed]) redrawWidget(state, tiles, key);
+}
+
+function redrawWidget(state, tiles, key) {
+  const widget = state.widgets.get(key);
+  const old = tiles.get(key);
   if (!widget) { if (old) old.remove(); return; }
   const tile = renderWidget(widget);
-  if (old) old.replaceWith(tile); else grid.append(tile);
+  if (old) old.replaceWith(tile); else $("grid").append(tile);
   tile.classList.add("flash");
   setTimeout(() => tile.classList.remove("flash"), 900);
 }

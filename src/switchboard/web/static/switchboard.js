@@ -37,7 +37,10 @@ export class BoardState {
     this.updatedAt = new Date();
   }
 
-  /** Apply one event; returns the widget key it touched (or null for board events). */
+  /**
+   * Apply one event; returns the widget key it touched, the list of keys for
+   * `widgets.updated` (a batch), or null for board events.
+   */
   apply(event) {
     const data = event.data;
     this.seq = event.seq;
@@ -47,6 +50,9 @@ export class BoardState {
       case "widget.updated":
         this.widgets.set(data.key, data);
         return data.key;
+      case "widgets.updated":
+        for (const widget of data.widgets) this.widgets.set(widget.key, widget);
+        return data.widgets.map((widget) => widget.key);
       case "widget.deleted":
         this.widgets.delete(data.key);
         return data.key;
@@ -91,7 +97,11 @@ export class Switchboard {
     this._connect();
   }
 
-  /** Watch a board; `onChange(state, key)` runs after the snapshot and after every event. */
+  /**
+   * Watch a board; `onChange(state, key)` runs after the snapshot and after every event:
+   * `key` is the widget key an event touched, an array of keys for `widgets.updated`, or
+   * null (snapshot, board events: redraw everything).
+   */
   subscribe(slug, handlers = {}) {
     const sub = { state: new BoardState(slug), handlers };
     this.subscriptions.set(`board:${slug}`, sub);
