@@ -194,3 +194,22 @@ async def test_batch_counts_as_one_write(
         # Three batches of ten widgets pass: three writes, not thirty.
         assert [r.status_code for r in responses] == [200, 200, 200, 429]
         assert responses[3].json()["error"]["code"] == "rate_limited"
+
+
+async def test_batch_event_is_bounded(tmp_path: Path, pg_url: str, prefix: str, slug: str) -> None:
+    settings = backend_settings("embedded", tmp_path, pg_url, prefix, max_body_bytes=4096)
+    async with start_server(settings) as live:
+        await live.create_board(slug)
+        for key in ("a", "b", "c"):
+            await live.put_widget(slug, key, kind="text", value="x" * 1500)
+        path = f"/api/boards/{slug}/widgets"
+        titles = {key: {"title": key.upper()} for key in ("a", "b", "c")}  # a small request
+        response = await live.http.patch(path, json={"widgets": titles})
+        assert response.status_code == 413, response.text
+        assert "smaller batches" in response.json()["error"]["message"]
+        assert len((await live.http.get(f"/api/boards/{slug}/events")).json()["items"]) == 3
+        assert [
+            w["title"] for w in (await live.http.get(f"/api/boards/{slug}")).json()["widgets"]
+        ] == ["", "", ""]
+        titles.pop("c")
+        assert (await live.http.patch(path, json={"widgets": titles})).status_code == 200

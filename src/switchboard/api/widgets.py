@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Response, status
@@ -17,7 +18,7 @@ from switchboard.api.deps import (
     readable_board,
 )
 from switchboard.api.schemas import PointsIn, WidgetBatch, WidgetPatch, WidgetPut, changes
-from switchboard.errors import ValidationFailed
+from switchboard.errors import PayloadTooLarge, ValidationFailed
 from switchboard.resources import WidgetBatchOut, WidgetOut
 from switchboard.store import widgets
 
@@ -102,7 +103,21 @@ async def patch_widgets(
     }
     async with state.write() as tx:
         changed = await widgets.update_widgets(tx, slug, batch)
+        _check_event_size(tx.events[-1][1].data, state.settings.max_body_bytes)
     return WidgetBatchOut(widgets=[WidgetOut.model_validate(w) for w in changed])
+
+
+def _check_event_size(data: dict[str, Any], limit: int) -> None:
+    """The one event holds every changed widget whole (a title change carries a series'
+    points): bound it like a request body, so that no batch publishes a frame that slow
+    links or the per-connection queue bound (`SWITCHBOARD_WS_QUEUE_MAX_BYTES`) cannot take.
+    Raised inside the transaction: nothing is written."""
+    size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    if size > limit:
+        raise PayloadTooLarge(
+            f"the batch's event would be {size} characters, over {limit} "
+            "(SWITCHBOARD_MAX_BODY_BYTES): send it as smaller batches"
+        )
 
 
 def _patch_changes(body: WidgetPatch) -> dict[str, Any]:
