@@ -108,6 +108,18 @@ MATRIX: dict[str, tuple[str, str, Any, tuple[int, ...]]] = {
         {"value": 2},
         (200, 200, 200, 403, 404, 404, 401),
     ),
+    "batch in scope": (
+        "PATCH",
+        "/api/boards/{a}/widgets",
+        {"widgets": {"w": {"value": 3}}},
+        (200, 200, 200, 403, 200, 403, 401),
+    ),
+    "batch on public board out of scope": (
+        "PATCH",
+        "/api/boards/{p}/widgets",
+        {"widgets": {"w": {"value": 3}}},
+        (200, 200, 200, 403, 404, 404, 401),
+    ),
     "append points": (
         "POST",
         "/api/boards/{a}/widgets/w/points",
