@@ -13,7 +13,16 @@ from websockets.sync.client import connect
 
 from tests.helpers import ADMIN_KEY, ServerProcess
 
-REPLY_TYPES = {"subscribed", "unsubscribed", "snapshot", "event", "reset", "pong", "error"}
+REPLY_TYPES = {
+    "subscribed",
+    "unsubscribed",
+    "snapshot",
+    "event",
+    "reset",
+    "pong",
+    "authed",
+    "error",
+}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -26,8 +35,13 @@ channels = st.sampled_from(["board:ops", "board:private", "board:a", "board:nope
     max_size=30
 )
 protocol_frames = st.fixed_dictionaries(
-    {"type": st.sampled_from(["subscribe", "unsubscribe", "ping", "presence", "SUBSCRIBE", ""])},
+    {
+        "type": st.sampled_from(
+            ["subscribe", "unsubscribe", "ping", "presence", "auth", "SUBSCRIBE", ""]
+        )
+    },
     optional={
+        "token": st.just(ADMIN_KEY) | st.text(max_size=60) | json_values,
         "channel": channels | json_values,
         "since": st.integers(min_value=-5, max_value=2**70) | json_values,
         "id": st.text(max_size=200) | st.integers() | json_values,

@@ -7,7 +7,7 @@ to every subscriber; nothing here runs per subscriber.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -19,6 +19,7 @@ SLUG_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
 _CHANNEL = re.compile(rf"{CHANNEL_PREFIX}({SLUG_PATTERN})")
 MAX_ID_LENGTH = 128
 MAX_SEQ = 2**63 - 1
+MAX_CREDENTIAL_LENGTH = 4096
 
 
 RequestId = str | int | None
@@ -57,7 +58,15 @@ class PresenceQuery:
     channel: str
 
 
-ClientMessage = Ping | Subscribe | Unsubscribe | PresenceQuery
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """Replace the connection's credential (a fresh token before the old one expires)."""
+
+    id: RequestId
+    token: str = field(repr=False)  # never in a log line
+
+
+ClientMessage = Ping | Subscribe | Unsubscribe | PresenceQuery | Auth
 
 
 def parse(text: str) -> ClientMessage:
@@ -77,6 +86,11 @@ def parse(text: str) -> ClientMessage:
     kind = raw.get("type")
     if kind == "ping":
         return Ping(id_)
+    if kind == "auth":
+        token = raw.get("token")
+        if not isinstance(token, str) or not 0 < len(token) <= MAX_CREDENTIAL_LENGTH:
+            raise ProtocolError("invalid_frame", "token must be a non-empty string", id=id_)
+        return Auth(id_, token)
     if kind not in ("subscribe", "unsubscribe", "presence"):
         shown = kind[:40] if isinstance(kind, str) else kind
         raise ProtocolError("unknown_type", f"unknown frame type {shown!r}", id=id_)

@@ -11,6 +11,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from switchboard.auth.principal import Principal
 from switchboard.config import Settings
 from switchboard.errors import Gone, NotFound
 from switchboard.metrics import METRICS
@@ -19,7 +20,7 @@ from switchboard.realtime.connection import Connection, Subscription
 from switchboard.realtime.hub import ChannelUnavailable, Hub
 from switchboard.realtime.presence import Presence, public_counts
 from switchboard.realtime.protocol import ProtocolError, RequestId
-from switchboard.resources import board_out
+from switchboard.resources import CHANNEL_PREFIX, board_out
 from switchboard.store.boards import load_board
 from switchboard.store.db import Database
 from switchboard.store.events import events_after, find_board
@@ -186,6 +187,36 @@ class Subscriber:
             if subscription.in_presence:
                 self.presence.leave(channel, self.connection.principal.identity)
             METRICS.subscriptions.dec()
+
+    async def reauthorize(self, principal: Principal) -> None:
+        """The connection now holds `principal`: from this moment every change is checked
+        against it (`Subscription._may_see`); presence counts its subscriptions under the
+        new identity; and each subscription is checked again now, against the store, those
+        no longer readable ending as a lost access does."""
+        connection = self.connection
+        old = connection.principal.identity
+        connection.principal = principal  # no await until presence has moved too
+        if principal.identity != old:
+            for channel, subscription in connection.subscriptions.items():
+                if subscription.in_presence:
+                    self.presence.leave(channel, old)
+                    self.presence.join(channel, principal.identity)
+        subscriptions = list(connection.subscriptions.values())
+        if not subscriptions:
+            return
+        readable: dict[str, bool] = {}
+        async with self.db.read() as session:
+            for subscription in subscriptions:
+                slug = subscription.channel.removeprefix(CHANNEL_PREFIX)
+                try:
+                    board = await find_board(session, slug)
+                except NotFound:  # deleted meanwhile: its deletion event ends it
+                    readable[subscription.channel] = True
+                    continue
+                readable[subscription.channel] = principal.can_read(slug, board.public)
+        for subscription in subscriptions:
+            if not readable[subscription.channel]:
+                self._lost(subscription)
 
     def _lost(self, subscription: Subscription) -> None:
         """Its board became unreadable: unsubscribe, then tell the client (the transport

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -23,8 +24,9 @@ from switchboard.realtime import protocol
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
 from switchboard.realtime.connections import TooManyConnections
-from switchboard.realtime.node import Node
+from switchboard.realtime.node import Authenticate, Node
 from switchboard.realtime.protocol import (
+    Auth,
     Ping,
     PresenceQuery,
     ProtocolError,
@@ -34,6 +36,7 @@ from switchboard.realtime.protocol import (
 from switchboard.realtime.subscriber import Subscriber
 from switchboard.realtime.transport import Transport
 from switchboard.realtime.wire import EXTENSION
+from switchboard.timefmt import iso
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +53,62 @@ class WebSocketTransport(Transport):
         self.close_now: Callable[[int], bool] | None = wire["close"] if wire is not None else None
 
 
+class Expiry:
+    """Closes the connection with 4101 when its credential expires; armed again whenever
+    the credential is replaced (`auth`)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self, expires_at: float | None) -> None:
+        self.cancel()
+        if expires_at is not None:
+            self._timer = asyncio.get_running_loop().call_later(
+                max(0.0, expires_at - time.time()), self.connection.close, CloseCode.UNAUTHORIZED
+            )
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def same_key(old: Principal, new: Principal) -> bool:
+    """Whether `new` comes from the key behind `old`: that key itself, or a token it
+    minted (the bootstrap key and its tokens are one key; anonymous is no key)."""
+    if old.kind == "anonymous" or new.kind == "anonymous":
+        return False
+    return old.key_id == new.key_id
+
+
 class Handler(Subscriber):
     """The protocol for one connection."""
+
+    authenticate: Authenticate | None = None
+    expiry: Expiry | None = None
+
+    async def reauth(self, token: str, id_: protocol.RequestId) -> None:
+        """Replace the connection's credential; the old one stays if the new one is refused.
+        Only a credential from the same key may take over (docs/security.md)."""
+        assert self.authenticate is not None
+        try:
+            principal = await self.authenticate(token)
+        except Unauthorized as exc:
+            raise ProtocolError("unauthorized", exc.message, id=id_) from None
+        if not same_key(self.connection.principal, principal):
+            message = "the new credential must come from the key behind this connection's"
+            raise ProtocolError("unauthorized", message, id=id_)
+        if self.connection.close_code is not None:
+            return
+        if self.expiry is not None:  # before any await: the old expiry no longer applies
+            self.expiry.arm(principal.expires_at)
+        await self.reauthorize(principal)  # takes effect before its first await
+        expires = principal.expires_at
+        expires_at = iso(datetime.fromtimestamp(expires, UTC)) if expires is not None else None
+        await self.connection.send(
+            protocol.encode({"type": "authed", "expires_at": expires_at}, id_)
+        )
 
     async def handle(self, text: str) -> None:
         try:
@@ -69,6 +126,8 @@ class Handler(Subscriber):
                     await self.unsubscribe(message.channel, message.id)
                 case PresenceQuery():
                     await self.who(message.channel, message.id)
+                case Auth():
+                    await self.reauth(message.token, message.id)
         except ProtocolError as exc:
             await self.connection.send(protocol.error(exc.code, exc.message, exc.id))
 
@@ -151,14 +210,12 @@ async def _serve(
     """
     close_now = transport.close_now
     handler = node.subscriber(connection, Handler)
+    handler.authenticate = node.authenticate
+    handler.expiry = expiry = Expiry(connection)
+    expiry.arm(connection.principal.expires_at)
     writer = asyncio.create_task(_write(websocket, connection), name="ws writer")
     reader = asyncio.create_task(_read(websocket, node, handler), name="ws reader")
     closing = asyncio.create_task(connection.closed.wait(), name="ws closing")
-    expiry = None
-    if (expires_at := connection.principal.expires_at) is not None:
-        expiry = asyncio.get_running_loop().call_later(
-            max(0.0, expires_at - time.time()), connection.close, CloseCode.UNAUTHORIZED
-        )
     try:
         await asyncio.wait({writer, reader, closing}, return_when=asyncio.FIRST_COMPLETED)
         if connection.close_code is not None:
@@ -170,8 +227,7 @@ async def _serve(
             else:
                 await asyncio.wait({writer}, timeout=node.settings.ws_close_timeout)
     finally:
-        if expiry is not None:
-            expiry.cancel()
+        expiry.cancel()
         handler.close()
         for task in (writer, reader, closing):
             task.cancel()

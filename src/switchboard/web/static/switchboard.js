@@ -7,6 +7,8 @@
 // It keeps each board's state from `snapshot` + `event` frames, resumes with `since` after
 // any disconnect (jittered exponential backoff), takes a fresh snapshot on `reset`, pings
 // to detect a dead connection, and stops (reporting why) when the credential is refused.
+// With `getToken`, it refreshes a short-lived token in band (an `auth` frame) before it
+// expires, and reconnects with a fresh one after a 4101 instead of stopping.
 
 // Close codes that retrying cannot fix: stop, and report `failed` with the reason.
 const FATAL = new Map([
@@ -18,6 +20,21 @@ const FATAL = new Map([
 // second; 1013: try again later; 4029: too many connections): reconnect after a long
 // backoff, half to all of `maxBackoff`, however healthy the connection was.
 const SLOW_DOWN = new Set([1008, 1013, 4029]);
+
+// The `id` of the client's `auth` frames (board replies use the channel as their id).
+const AUTH_ID = "auth";
+
+/** When a token expires (ms since the epoch), from a JWT's `exp`; null for an API key. */
+function tokenExpiry(token) {
+  const parts = token ? token.split(".") : [];
+  if (parts.length !== 3) return null;
+  try {
+    const payload = JSON.parse(atob(parts[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return typeof payload.exp === "number" ? payload.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
 
 /** One board's live state: the board, its widgets by key, and the last seq applied. */
 export class BoardState {
@@ -80,12 +97,20 @@ export class Switchboard {
    * @param {object} options
    * @param {string} [options.url] WebSocket URL (default: this page's host, path /ws)
    * @param {string} [options.token] API key or viewer token (sent as ?token=)
+   * @param {() => Promise<string>} [options.getToken] a fresh token: called before the current
+   *   one expires (then sent in an `auth` frame) and after a 4101 close (then reconnects)
+   * @param {number} [options.refreshMargin] ms before expiry to refresh (at most half the
+   *   time left; default 30000)
    * @param {(status: {state: string, reason?: string, attempt?: number}) => void} [options.onStatus]
    */
   constructor(options = {}) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.url = options.url || `${scheme}://${location.host}/ws`;
     this.token = options.token || null;
+    this.getToken = options.getToken || null;
+    this.refreshMargin = options.refreshMargin ?? 30000;
+    this.expiresAt = null; // ms since the epoch: when the connection's credential expires
+    this._authFails = 0;
     this.onStatus = options.onStatus || (() => {});
     this.pingInterval = options.pingInterval || 15000;
     this.pongTimeout = options.pongTimeout || 10000;
@@ -117,6 +142,7 @@ export class Switchboard {
   close() {
     this.stopped = true;
     this._stopTimers();
+    clearTimeout(this._refreshTimer);
     if (this.ws) this.ws.close(1000);
   }
 
@@ -132,6 +158,8 @@ export class Switchboard {
     ws.onopen = () => {
       this.attempt = 0;
       this._status("live");
+      this._authFails = 0;
+      this._scheduleRefresh(tokenExpiry(this.token));
       for (const [channel, sub] of this.subscriptions) this._sendSubscribe(channel, sub);
       this._startPing(ws);
     };
@@ -145,8 +173,26 @@ export class Switchboard {
     // a second time, stop the next socket's pinger, or touch the boards' state.
     ws.onopen = ws.onmessage = ws.onclose = null;
     this._stopTimers();
+    clearTimeout(this._refreshTimer);
     if (this.stopped) return this._status("offline");
-    if (FATAL.has(code)) {
+    if (code === 4101 && this.getToken && this.attempt < 3) {
+      // The credential expired or was refused: come back with a fresh one, resuming with
+      // `since`. Three refusals in a row without getting live again: stop.
+      this.attempt += 1;
+      this._status("reconnecting", { attempt: this.attempt, code });
+      const delay = Math.min(this.maxBackoff, 250 * 2 ** (this.attempt - 1)) * Math.random();
+      this.getToken().then(
+        (token) => {
+          this.token = token;
+          setTimeout(() => this._connect(), delay);
+        },
+        (error) => {
+          this.stopped = true;
+          this._status("failed", { reason: `getToken failed: ${error}`, code });
+        },
+      );
+      return;
+    }    if (FATAL.has(code)) {
       this.stopped = true;
       return this._status("failed", { reason: reason || FATAL.get(code), code });
     }
@@ -183,6 +229,38 @@ export class Switchboard {
     this._watchdog = setTimeout(watch, deadAfter);
   }
 
+  /** Refresh the credential before `expiresAt` (ms), by `refreshMargin` but never more
+   * than half the time left, so a short-lived token is not refreshed in a loop. */
+  _scheduleRefresh(expiresAt) {
+    clearTimeout(this._refreshTimer);
+    this.expiresAt = expiresAt;
+    if (!this.getToken || expiresAt === null) return;
+    const left = expiresAt - Date.now();
+    const delay = Math.max(0, left - Math.min(this.refreshMargin, left / 2));
+    this._refreshTimer = setTimeout(() => this._refresh(), delay);
+  }
+
+  /** Get a fresh token and send it in an `auth` frame on the open socket; the `authed`
+   * reply schedules the next refresh. A failure retries shortly, until the old credential
+   * expires (then the 4101 close reconnects with a fresh token). */
+  _refresh() {
+    const ws = this.ws;
+    this.getToken().then(
+      (token) => {
+        this.token = token; // a reconnect uses it too
+        if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return; // onopen schedules
+        ws.send(JSON.stringify({ type: "auth", token, id: AUTH_ID }));
+      },
+      () => this._retryRefresh(ws),
+    );
+  }
+
+  _retryRefresh(ws) {
+    if (this.ws !== ws || this.stopped || this.expiresAt === null) return;
+    const left = this.expiresAt - Date.now();
+    if (left > 250) this._refreshTimer = setTimeout(() => this._refresh(), Math.min(1000, left / 2));
+  }
+
   _stopTimers() {
     clearInterval(this._pinger);
     clearTimeout(this._watchdog);
@@ -200,6 +278,15 @@ export class Switchboard {
 
   _receive(frame) {
     this._lastFrame = Date.now(); // any frame proves the connection alive
+    if (frame.id === AUTH_ID) {
+      if (frame.type === "authed") {
+        this._authFails = 0;
+        this._scheduleRefresh(frame.expires_at ? Date.parse(frame.expires_at) : null);
+      } else if (frame.type === "error" && ++this._authFails <= 3) {
+        this._retryRefresh(this.ws); // refused: the old credential stays until it expires
+      }
+      return;
+    }
     const sub = this.subscriptions.get(frame.channel || frame.id);
     if (!sub) return;
     const { state, handlers } = sub;
