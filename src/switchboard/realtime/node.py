@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from switchboard.auth.principal import Principal
 from switchboard.config import Settings
@@ -23,8 +22,6 @@ from switchboard.store.db import Database
 Authenticate = Callable[[str | None], Awaitable[Principal]]
 """The credential presented (or None) → who is connecting; raises `Unauthorized`."""
 
-S = TypeVar("S", bound=Subscriber)
-
 
 @dataclass(frozen=True, slots=True)
 class Node:
@@ -35,9 +32,8 @@ class Node:
     connections: Connections
     authenticate: Authenticate
 
-    def subscriber(self, connection: Connection, kind: type[S]) -> S:
-        """`connection`'s subscriptions, served by `kind` (the WebSocket protocol handler,
-        or the plain `Subscriber` for SSE)."""
-        return kind(
+    def subscriber(self, connection: Connection) -> Subscriber:
+        """`connection`'s subscriptions (SSE's; the WebSocket `Handler` extends them)."""
+        return Subscriber(
             connection, hub=self.hub, db=self.db, presence=self.presence, settings=self.settings
         )

@@ -110,7 +110,7 @@ class EventStream(Response):
         await response(scope, receive, send)
 
     async def _messages(self, connection: Connection) -> AsyncIterator[str]:
-        subscriber = self.node.subscriber(connection, Subscriber)
+        subscriber = self.node.subscriber(connection)
         # Subscribing queues the replay, which may exceed the queue: drain while it runs.
         starting = asyncio.create_task(self._start(subscriber), name="sse subscribe")
         idle = self.node.settings.sse_keepalive

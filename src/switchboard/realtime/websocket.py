@@ -85,13 +85,16 @@ def same_key(old: Principal, new: Principal) -> bool:
 class Handler(Subscriber):
     """The protocol for one connection."""
 
-    authenticate: Authenticate | None = None
-    expiry: Expiry | None = None
+    def __init__(self, connection: Connection, node: Node) -> None:
+        super().__init__(
+            connection, hub=node.hub, db=node.db, presence=node.presence, settings=node.settings
+        )
+        self.authenticate: Authenticate = node.authenticate
+        self.expiry = Expiry(connection)
 
     async def reauth(self, token: str, id_: protocol.RequestId) -> None:
         """Replace the connection's credential; the old one stays if the new one is refused.
         Only a credential from the same key may take over (docs/security.md)."""
-        assert self.authenticate is not None
         try:
             principal = await self.authenticate(token)
         except Unauthorized as exc:
@@ -101,8 +104,7 @@ class Handler(Subscriber):
             raise ProtocolError("unauthorized", message, id=id_)
         if self.connection.close_code is not None:
             return
-        if self.expiry is not None:  # before any await: the old expiry no longer applies
-            self.expiry.arm(principal.expires_at)
+        self.expiry.arm(principal.expires_at)  # before any await: the old one no longer holds
         await self.reauthorize(principal)  # takes effect before its first await
         expires = principal.expires_at
         expires_at = iso(datetime.fromtimestamp(expires, UTC)) if expires is not None else None
@@ -209,10 +211,8 @@ async def _serve(
     `ws_close_timeout` to get past what the client has not read yet.
     """
     close_now = transport.close_now
-    handler = node.subscriber(connection, Handler)
-    handler.authenticate = node.authenticate
-    handler.expiry = expiry = Expiry(connection)
-    expiry.arm(connection.principal.expires_at)
+    handler = Handler(connection, node)
+    handler.expiry.arm(connection.principal.expires_at)
     writer = asyncio.create_task(_write(websocket, connection), name="ws writer")
     reader = asyncio.create_task(_read(websocket, node, handler), name="ws reader")
     closing = asyncio.create_task(connection.closed.wait(), name="ws closing")
@@ -227,7 +227,7 @@ async def _serve(
             else:
                 await asyncio.wait({writer}, timeout=node.settings.ws_close_timeout)
     finally:
-        expiry.cancel()
+        handler.expiry.cancel()
         handler.close()
         for task in (writer, reader, closing):
             task.cancel()
