@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Response, status
 
 from switchboard.api.deps import (
@@ -112,10 +112,10 @@ def _check_event_size(data: dict[str, Any], limit: int) -> None:
     points): bound it like a request body, so that no batch publishes a frame that slow
     links or the per-connection queue bound (`SWITCHBOARD_WS_QUEUE_MAX_BYTES`) cannot take.
     Raised inside the transaction: nothing is written."""
-    size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    size = len(orjson.dumps(data))  # as the frame will carry it
     if size > limit:
         raise PayloadTooLarge(
-            f"the batch's event would be {size} characters, over {limit} "
+            f"the batch's event would be {size} bytes, over {limit} "
             "(SWITCHBOARD_MAX_BODY_BYTES): send it as smaller batches"
         )
 

@@ -55,8 +55,6 @@ class SseTransport(Transport):
     they need no parsing per subscriber; the few other frames (snapshot, reset, replayed
     events) are parsed once each."""
 
-    name = "sse"
-
     def event(self, seq: int, frame: str) -> str:
         return f"id: {seq}\ndata: {frame}\n\n"
 

@@ -23,7 +23,7 @@ from switchboard.realtime.protocol import ProtocolError, RequestId
 from switchboard.resources import CHANNEL_PREFIX, board_out
 from switchboard.store.boards import load_board
 from switchboard.store.db import Database
-from switchboard.store.events import events_after, find_board
+from switchboard.store.events import events_after, find_board, visibility
 
 FIRST_PAGE = 16
 """Events read before a replay knows how large its frames are."""
@@ -204,18 +204,12 @@ class Subscriber:
         subscriptions = list(connection.subscriptions.values())
         if not subscriptions:
             return
-        readable: dict[str, bool] = {}
+        slugs = [s.channel.removeprefix(CHANNEL_PREFIX) for s in subscriptions]
         async with self.db.read() as session:
-            for subscription in subscriptions:
-                slug = subscription.channel.removeprefix(CHANNEL_PREFIX)
-                try:
-                    board = await find_board(session, slug)
-                except NotFound:  # deleted meanwhile: its deletion event ends it
-                    readable[subscription.channel] = True
-                    continue
-                readable[subscription.channel] = principal.can_read(slug, board.public)
-        for subscription in subscriptions:
-            if not readable[subscription.channel]:
+            public = await visibility(session, slugs)
+        for slug, subscription in zip(slugs, subscriptions, strict=True):
+            # A board deleted meanwhile is left to its deletion event, which ends it.
+            if slug in public and not principal.can_read(slug, public[slug]):
                 self._lost(subscription)
 
     def _lost(self, subscription: Subscription) -> None:

@@ -11,7 +11,7 @@ loops that drain the queue live beside each transport (`realtime/websocket.py`,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from switchboard.realtime.protocol import error as encode_error
 
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 class Transport:
     """A WebSocket-shaped transport: frames are queued as they are, errors go in band."""
-
-    name: ClassVar[str] = "websocket"
 
     write_now: Callable[[bytes], bool] | None = None
     """Writes a pre-built frame (`realtime/wire.py`) straight to the socket when nothing is

@@ -45,8 +45,6 @@ class WebSocketTransport(Transport):
     """Frames as they are; with uvicorn's wire extension (`realtime/wire.py`), pre-built
     event frames written straight to the socket and a close that does not wait."""
 
-    name = "websocket"
-
     def __init__(self, websocket: WebSocket) -> None:
         wire = websocket.scope.get("extensions", {}).get(EXTENSION)
         self.write_now = wire["write"] if wire is not None else None

@@ -118,6 +118,15 @@ async def find_board(session: AsyncSession, slug: str, *, deleted: bool = False)
     return board
 
 
+async def visibility(session: AsyncSession, slugs: list[str]) -> dict[str, bool]:
+    """Whether each named live board is public, in one query (a deleted board is absent).
+    For at most one connection's subscriptions: well under the bind-parameter limit."""
+    rows = await session.execute(
+        select(Board.slug, Board.public).where(Board.slug.in_(slugs), Board.deleted_at.is_(None))
+    )
+    return {row.slug: row.public for row in rows}
+
+
 async def board_heads(session: AsyncSession, slugs: list[str]) -> list[tuple[str, int]]:
     """The current seq of each named board (tombstones included), for the hub's catch-up.
 
