@@ -96,7 +96,9 @@ async def _open(settings: Settings, stack: AsyncExitStack) -> dict[str, object]:
     on_close("database", db.dispose)
     if db.is_sqlite:
         await migrate.upgrade(settings.database_url)
-    redis = redis_client(settings.broker_url, timeout=settings.redis_timeout)
+    redis = redis_client(
+        settings.broker_url, timeout=settings.redis_timeout, prefix=settings.broker_prefix
+    )
     if redis is not None:
         on_close("redis", functools.partial(redis.aclose, close_connection_pool=True))
     broker = create_broker(redis, prefix=settings.broker_prefix, timeout=settings.redis_timeout)

@@ -12,17 +12,25 @@ if TYPE_CHECKING:
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
-def redis_client(url: str, *, timeout: float) -> Redis | None:
+def redis_client(url: str, *, timeout: float, prefix: str = "") -> Redis | None:
     """The worker's one Redis client for `url`, shared by the broker, presence and rate
-    limits (one pool, one set of timeouts); None for `memory://`. The caller closes it."""
+    limits (one pool, one set of timeouts); None for `memory://`. The caller closes it.
+    Its connections are named after the deployment (`client_name`)."""
     scheme = url.split(":", 1)[0]
     if scheme == "memory":
         return None
     if scheme in REDIS_SCHEMES:
         from switchboard.broker.redis import redis_client as connect
 
-        return connect(url, timeout=timeout)
+        return connect(url, timeout=timeout, name=client_name(prefix))
     raise ValueError(f"unsupported broker URL scheme {scheme!r} (use memory:// or redis://)")
+
+
+def client_name(prefix: str) -> str:
+    """`switchboard`, or `switchboard:<prefix>` for a prefixed deployment (a Redis client
+    name may hold no spaces: they become `_`)."""
+    tail = "".join("_" if ch.isspace() or not ch.isprintable() else ch for ch in prefix)
+    return f"switchboard:{tail}" if tail else "switchboard"
 
 
 def create_broker(redis: Redis | None, *, prefix: str = "", timeout: float = 2.0) -> Broker:
@@ -37,4 +45,11 @@ def create_broker(redis: Redis | None, *, prefix: str = "", timeout: float = 2.0
     return RedisBroker(redis, key_prefix=prefix, timeout=timeout)
 
 
-__all__ = ["Broker", "BrokerListener", "BrokerUnavailable", "create_broker", "redis_client"]
+__all__ = [
+    "Broker",
+    "BrokerListener",
+    "BrokerUnavailable",
+    "client_name",
+    "create_broker",
+    "redis_client",
+]

@@ -39,10 +39,13 @@ POOL_SIZE = 32
 """Concurrent commands wait for one of this many connections rather than open hundreds."""
 
 
-def redis_client(url: str, *, timeout: float) -> Redis:
+def redis_client(url: str, *, timeout: float, name: str = "switchboard") -> Redis:
     """The worker's one Redis client: one pool and one set of timeouts (`timeout` to connect,
     for every command, and for a free pooled connection) for publishes, presence and rate
     limits; the broker's subscriber connection is made by the same pool.
+
+    Every connection is named (`CLIENT SETNAME`), so an operator's `CLIENT LIST` tells
+    Switchboard's connections, and each deployment's (`name`), from other programs'.
 
     RESP2 throughout: pub/sub replies then arrive as plain arrays that the broker's reader
     reads itself (redis-py 8 defaults to RESP3, whose push frames bypass `read_response`)."""
@@ -55,6 +58,7 @@ def redis_client(url: str, *, timeout: float) -> Redis:
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             socket_keepalive=True,
+            client_name=name,
         ),
         retry=Retry(NoBackoff(), 1),  # one retry replaces a pooled connection Redis dropped
     )
