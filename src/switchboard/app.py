@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from switchboard import web
 from switchboard.access import FastAPIWithAccessLog
-from switchboard.api import api_router, ops_router
+from switchboard.api import api_router, openapi, ops_router
 from switchboard.api.http_metrics import HttpMetricsMiddleware
 from switchboard.api.idempotency import IdempotencyMiddleware
 from switchboard.api.middleware import BodyLimitMiddleware
@@ -170,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    openapi.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, router=app.router)  # sees every answer

@@ -13,10 +13,38 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    """One thing wrong with a request: where (`loc`) and what (`msg`)."""
+
+    loc: list[str] = Field(description='Where in the request, e.g. ["body", "widgets", "cpu"]')
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    """What went wrong."""
+
+    code: str = Field(description="Stable, for programs: `not_found`, `validation_error`, …")
+    message: str = Field(description="For people")
+    details: list[ErrorDetail] | SkipJsonSchema[None] = Field(  # absent, never null
+        default=None,
+        description="Request validation errors and refused batch writes only: every failing field",
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error response, whatever the route."""
+
+    # The OpenAPI document's error schema: `AppError.body` and `error_response` send it.
+
+    error: ErrorBody
 
 
 class AppError(Exception):

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from switchboard.api.deps import Caller, IfMatch, SlugParam, State, Writer, authorize_write, etag
+from switchboard.api.openapi import ANONYMOUS, errors
 from switchboard.api.schemas import BoardCreate, BoardPatch, changes
 from switchboard.auth.principal import Principal
 from switchboard.errors import BadRequest
@@ -37,7 +38,9 @@ def _visible(caller: Principal) -> boards.Scope:
     return boards.Scope(slugs=caller.boards or frozenset())
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, responses=errors(401, 403, 404, 409, 429, etag=(201,))
+)
 async def create_board(
     body: BoardCreate, state: State, caller: Caller, response: Response
 ) -> BoardOut:
@@ -50,7 +53,7 @@ async def create_board(
     return board_out(board, [])
 
 
-@router.get("")
+@router.get("", openapi_extra=ANONYMOUS)
 async def list_boards(
     state: State,
     caller: Caller,
@@ -72,7 +75,7 @@ async def list_boards(
     )
 
 
-@router.get("/{slug}")
+@router.get("/{slug}", responses=errors(404, etag=(200,)), openapi_extra=ANONYMOUS)
 async def get_board(slug: SlugParam, state: State, caller: Caller, response: Response) -> BoardOut:
     """The board with all its widgets; `seq` is the last event the snapshot includes."""
     async with state.db.read() as session:
@@ -82,7 +85,7 @@ async def get_board(slug: SlugParam, state: State, caller: Caller, response: Res
     return board_out(board, widgets)
 
 
-@router.patch("/{slug}")
+@router.patch("/{slug}", responses=errors(etag=(200,)))
 async def patch_board(
     slug: SlugParam,
     body: BoardPatch,

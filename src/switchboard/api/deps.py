@@ -23,7 +23,10 @@ def get_state(request: Request) -> AppState:
 
 
 def if_match(
-    if_match: Annotated[str | None, Header(description='The version last seen, as "N"')] = None,
+    if_match: Annotated[
+        str | None,
+        Header(alias="If-Match", description='The version last seen (its ETag, `"N"`); stale: 412'),
+    ] = None,
 ) -> int | None:
     """The version named by `If-Match` (`"3"`, `W/"3"` or `3`); `*` and absence mean any."""
     if if_match is None or if_match.strip() == "*":
@@ -34,8 +37,12 @@ def if_match(
     return int(tag)
 
 
-SlugParam = Annotated[str, Path(pattern=rf"^{SLUG_PATTERN}$", description="Board slug")]
-KeyParam = Annotated[str, Path(pattern=rf"^{SLUG_PATTERN}$", description="Widget key")]
+SlugParam = Annotated[
+    str, Path(pattern=rf"^{SLUG_PATTERN}$", description="Board slug", examples=["ops"])
+]
+KeyParam = Annotated[
+    str, Path(pattern=rf"^{SLUG_PATTERN}$", description="Widget key", examples=["cpu"])
+]
 
 State = Annotated[AppState, Depends(get_state)]
 IfMatch = Annotated[int | None, Depends(if_match)]

@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from switchboard.api.deps import Caller, SlugParam, State, readable_board
+from switchboard.api.openapi import ANONYMOUS, errors
 from switchboard.resources import EventPage, event_out
 from switchboard.store.events import events_after
 
 router = APIRouter(prefix="/boards/{slug}", tags=["events"])
 
 
-@router.get("/events")
+@router.get("/events", responses=errors(404, 410), openapi_extra=ANONYMOUS)
 async def list_events(
     slug: SlugParam,
     state: State,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field, field_validator
 
 from switchboard.api.deps import Caller, State
+from switchboard.api.openapi import errors
 from switchboard.api.schemas import Slug, StrictIn
 from switchboard.auth.principal import Role
 from switchboard.auth.tokens import TOKEN_ROLES
@@ -87,7 +88,7 @@ def key_out(key: ApiKey) -> KeyOut:
     )
 
 
-@router.post("/keys", status_code=status.HTTP_201_CREATED)
+@router.post("/keys", status_code=status.HTTP_201_CREATED, responses=errors(403))
 async def create_key(body: KeyCreate, state: State, caller: Caller) -> KeyCreated:
     caller.require_admin()
     async with state.write() as tx:
@@ -96,7 +97,7 @@ async def create_key(body: KeyCreate, state: State, caller: Caller) -> KeyCreate
     return KeyCreated(**key_out(new.key).model_dump(), key=new.secret)
 
 
-@router.get("/keys")
+@router.get("/keys", responses=errors(403))
 async def list_keys(state: State, caller: Caller) -> KeyList:
     caller.require_admin()
     async with state.db.read() as session:
@@ -104,7 +105,7 @@ async def list_keys(state: State, caller: Caller) -> KeyList:
     return KeyList(items=[key_out(k) for k in rows])
 
 
-@router.delete("/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404))
 async def revoke_key(key_id: KeyId, state: State, caller: Caller) -> None:
     """Revoke at once, on every worker; its open connections are closed with 4101."""
     caller.require_admin()
@@ -114,7 +115,7 @@ async def revoke_key(key_id: KeyId, state: State, caller: Caller) -> None:
     await state.revocations.announce(key_id)
 
 
-@router.post("/tokens", status_code=status.HTTP_201_CREATED)
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, responses=errors(403))
 async def mint_token(body: TokenCreate, state: State, caller: Caller) -> TokenOut:
     """A short-lived token for a browser, never allowing more than the key that mints it."""
     ttl = min(body.ttl or state.settings.token_ttl, state.settings.token_ttl_max)

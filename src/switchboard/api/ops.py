@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from switchboard.api.deps import State
 from switchboard.metrics import CONTENT_TYPE, METRICS
@@ -14,13 +16,28 @@ router = APIRouter(tags=["operations"])
 READY_TIMEOUT = 2.0
 
 
+class Readiness(BaseModel):
+    """`/readyz`'s answer, 200 or 503 alike: what is reachable from this worker."""
+
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unavailable"]
+    broker: Literal["ok", "unavailable"]
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     """The process is up and serving."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={
+        200: {"model": Readiness, "description": "Database and broker reachable"},
+        503: {"model": Readiness, "description": "Something is unreachable (`degraded`)"},
+    },
+)
 async def readyz(state: State) -> JSONResponse:
     """Database and broker reachable: 200 `ok`, or 503 with what is missing."""
     try:

@@ -19,7 +19,15 @@ class StrictIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A request body's example, shown in `/docs` and tried first by the fuzz tests (merged
+    with `StrictIn`'s configuration)."""
+    return ConfigDict(json_schema_extra={"examples": [body]})
+
+
 class BoardCreate(StrictIn):
+    model_config = example({"slug": "ops", "title": "Operations", "public": True})
+
     slug: Slug
     title: Title = ""
     description: Description = ""
@@ -27,12 +35,16 @@ class BoardCreate(StrictIn):
 
 
 class BoardPatch(StrictIn):
+    model_config = example({"title": "Operations"})
+
     title: Title | None = None
     description: Description | None = None
     public: bool | None = None
 
 
 class WidgetPut(StrictIn):
+    model_config = example({"kind": "number", "title": "CPU", "value": 42})
+
     kind: Kind
     title: Title = ""
     config: dict[str, Any] = Field(default_factory=dict)
@@ -40,6 +52,8 @@ class WidgetPut(StrictIn):
 
 
 class WidgetPatch(StrictIn):
+    model_config = example({"value": 42})
+
     title: Title | None = None
     config: dict[str, Any] | None = None
     value: Any = None
@@ -56,6 +70,8 @@ WidgetKey = Annotated[str, StringConstraints(pattern=rf"^{SLUG_PATTERN}$")]
 class WidgetBatch(StrictIn):
     """`PATCH /api/boards/{slug}/widgets`: each entry as a single widget's PATCH body."""
 
+    model_config = example({"widgets": {"cpu": {"value": 42}}})
+
     widgets: dict[WidgetKey, WidgetBatchEntry] = Field(min_length=1)
 
 
@@ -65,6 +81,8 @@ class Point(StrictIn):
 
 
 class PointsIn(StrictIn):
+    model_config = example({"points": [{"v": 120}, {"t": "2026-11-23T10:00:00Z", "v": 131}]})
+
     points: list[Point] = Field(min_length=1, max_length=MAX_POINTS_PER_REQUEST)
 
 

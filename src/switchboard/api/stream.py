@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from switchboard.api.deps import SlugParam, State, StreamCaller, readable_board
+from switchboard.api.openapi import BEARER, VIEWER_TOKEN, errors
 from switchboard.realtime.protocol import MAX_SEQ
 from switchboard.realtime.sse import EventStream
 
@@ -21,14 +22,18 @@ router = APIRouter(prefix="/boards/{slug}", tags=["events"])
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "An SSE stream"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "An SSE stream"},
+        **errors(404, 429),
+    },
+    openapi_extra={"security": [{}, {BEARER: []}, {VIEWER_TOKEN: []}]},
 )
 async def stream(
     slug: SlugParam,
     request: Request,
     state: State,
     caller: StreamCaller,
-    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_SEQ)] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=MAX_SEQ)] = None,
     since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
 ) -> EventStream:
     """Live events after `Last-Event-ID` (or `since`); a `snapshot` first when neither is given."""

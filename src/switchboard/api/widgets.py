@@ -17,6 +17,7 @@ from switchboard.api.deps import (
     etag,
     readable_board,
 )
+from switchboard.api.openapi import ANONYMOUS, ETAG, errors
 from switchboard.api.schemas import PointsIn, WidgetBatch, WidgetPatch, WidgetPut, changes
 from switchboard.errors import PayloadTooLarge, ValidationFailed
 from switchboard.resources import WidgetBatchOut, WidgetOut
@@ -25,7 +26,7 @@ from switchboard.store import widgets
 router = APIRouter(prefix="/boards/{slug}/widgets", tags=["widgets"])
 
 
-@router.get("/{key}")
+@router.get("/{key}", responses=errors(404, etag=(200,)), openapi_extra=ANONYMOUS)
 async def get_widget(
     slug: SlugParam, key: KeyParam, state: State, caller: Caller, response: Response
 ) -> WidgetOut:
@@ -38,7 +39,10 @@ async def get_widget(
 
 @router.put(
     "/{key}",
-    responses={201: {"description": "Created", "model": WidgetOut}},
+    responses={
+        201: {"description": "Created", "model": WidgetOut, "headers": {"ETag": ETAG}},
+        **errors(etag=(200,)),
+    },
 )
 async def put_widget(
     slug: SlugParam,
@@ -67,7 +71,7 @@ async def put_widget(
     return WidgetOut.model_validate(widget)
 
 
-@router.patch("/{key}")
+@router.patch("/{key}", responses=errors(etag=(200,)))
 async def patch_widget(
     slug: SlugParam,
     key: KeyParam,
@@ -84,7 +88,7 @@ async def patch_widget(
     return WidgetOut.model_validate(widget)
 
 
-@router.patch("")
+@router.patch("", responses=errors(412))
 async def patch_widgets(
     slug: SlugParam, body: WidgetBatch, state: State, _: Writer
 ) -> WidgetBatchOut:
@@ -135,7 +139,7 @@ async def delete_widget(
         await widgets.delete_widget(tx, slug, key, if_match=expected)
 
 
-@router.post("/{key}/points")
+@router.post("/{key}/points", responses=errors(etag=(200,)))
 async def append_points(
     slug: SlugParam, key: KeyParam, body: PointsIn, state: State, _: Writer, response: Response
 ) -> WidgetOut:

@@ -1,0 +1,90 @@
+"""The served OpenAPI document declares what the server does: the bearer scheme, the
+one error shape on every 4xx/5xx, the headers the middlewares read and send."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import LiveServer
+
+ERROR_REF = "#/components/schemas/ErrorResponse"
+WRITES = {"post", "put", "patch", "delete"}
+
+pytestmark = pytest.mark.parametrize("server", ["embedded"], indirect=True)
+
+
+@pytest.fixture
+async def document(server: LiveServer) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=server.base_url) as anonymous:
+        response = await anonymous.get("/openapi.json")
+        assert (await anonymous.get("/docs")).status_code == 200
+    assert response.status_code == 200
+    served: dict[str, Any] = response.json()
+    return served
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+async def test_bearer_scheme_is_declared_and_applied(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    for path, method, operation in operations(document):
+        if not path.startswith("/api/"):
+            assert "security" not in operation, path
+        elif method in WRITES or path.startswith("/api/keys"):
+            assert operation["security"] == [{"bearer": []}], (method, path)
+        else:  # reads serve public boards to anyone
+            assert {} in operation["security"]
+            assert {"bearer": []} in operation["security"]
+
+
+async def test_every_error_response_is_the_error_shape(document: dict[str, Any]) -> None:
+    error = document["components"]["schemas"]["ErrorResponse"]
+    assert error["required"] == ["error"]
+    assert "HTTPValidationError" not in json.dumps(document)
+    assert '"detail"' not in json.dumps(document)
+    for path, method, operation in operations(document):
+        errors = {s: r for s, r in operation["responses"].items() if int(s) >= 400}
+        if path.startswith("/api/"):
+            assert {"401", "503"} <= errors.keys(), (method, path)
+        if path == "/readyz":  # its 503 is the readiness report, not an error
+            continue
+        for status, response in errors.items():
+            schema = response["content"]["application/json"]["schema"]
+            assert schema == {"$ref": ERROR_REF}, (method, path, status)
+        if "429" in errors:
+            assert errors["429"]["headers"]["Retry-After"]["required"] is True
+
+
+async def test_writes_document_idempotency_key_and_if_match(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        if method in WRITES:
+            assert "Idempotency-Key" in headers, (method, path)
+            assert {"400", "409", "413", "422"} <= operation["responses"].keys()
+        else:
+            assert "Idempotency-Key" not in headers
+    widget = document["paths"]["/api/boards/{slug}/widgets/{key}"]
+    for method in ("put", "patch", "delete"):
+        assert any(p["name"] == "If-Match" for p in widget[method]["parameters"])
+        assert "412" in widget[method]["responses"]
+    assert widget["get"]["responses"]["200"]["headers"]["ETag"]["required"] is True
+
+
+async def test_a_real_error_matches_the_declared_shape(server: LiveServer) -> None:
+    """The 422 and the batch's 422 carry `details` as declared: `loc` strings and `msg`."""
+    response = await server.http.post("/api/boards", json={"slug": "Not A Slug"})
+    assert response.status_code == 422
+    (detail,) = response.json()["error"]["details"]
+    assert set(detail) == {"loc", "msg"}
+    assert all(isinstance(p, str) for p in detail["loc"])
