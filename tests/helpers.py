@@ -28,6 +28,7 @@ from switchboard.app import create_app
 from switchboard.cli import server_options
 from switchboard.config import Settings
 from switchboard.state import AppState
+from tests.asyncapi import check_client_frame, check_server_frame, check_sse_message
 
 ADMIN_KEY = f"sbtest-admin-{uuid.uuid4().hex}"
 """`SWITCHBOARD_ADMIN_KEY` of every server the tests start (unless a test says otherwise)."""
@@ -78,19 +79,24 @@ class LiveServer:
 
 
 class WsClient:
-    """A WebSocket client that speaks JSON frames."""
+    """A WebSocket client that speaks JSON frames, each checked against the server's
+    AsyncAPI document (tests/asyncapi.py): a frame it does not describe fails the test."""
 
     def __init__(self, connection: ClientConnection) -> None:
         self.connection = connection
 
     async def send(self, frame: dict[str, Any] | str) -> None:
-        await self.connection.send(
-            frame if isinstance(frame, str) else orjson.dumps(frame).decode()
-        )
+        """Send a frame: an object must be a valid client frame; text goes as it is (to
+        send what the document does not allow)."""
+        if not isinstance(frame, str):
+            check_client_frame(frame)
+            frame = orjson.dumps(frame).decode()
+        await self.connection.send(frame)
 
     async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.connection.recv(), timeout)
         frame: dict[str, Any] = orjson.loads(raw)
+        check_server_frame(frame)
         return frame
 
     async def subscribe(self, slug: str, since: int | None = None, **extra: Any) -> dict[str, Any]:
@@ -375,7 +381,8 @@ class SseMessage:
 
 
 class SseStream:
-    """Reads an SSE response message by message (comments are kept in `comments`)."""
+    """Reads an SSE response message by message (comments are kept in `comments`), each
+    checked against the server's AsyncAPI document."""
 
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
@@ -391,10 +398,12 @@ class SseStream:
             if line == "":
                 if "data" in fields:
                     seq = fields.get("id")
+                    data = orjson.loads(fields["data"])
+                    check_sse_message(fields.get("event", "message"), seq, data)
                     return SseMessage(
                         fields.get("event", "message"),
                         int(seq) if seq is not None else None,
-                        orjson.loads(fields["data"]),
+                        data,
                     )
                 fields.clear()
             elif line.startswith(":"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -120,10 +120,11 @@ def test_every_close_code_is_in_the_protocol(code: CloseCode) -> None:
     assert re.search(rf"^\| {code.value} \|", close_code_section(), re.MULTILINE)
 
 
-def wire_error_codes() -> set[str]:
-    """Every literal error code passed to a call that sends one (REST or WebSocket)."""
+def wire_error_codes(root: Path = SRC, calls: Mapping[str, int] = ERROR_CALLS) -> set[str]:
+    """Every literal error code passed to a call that sends one (REST or WebSocket), in
+    the code under `root`."""
     codes = set()
-    for path in SRC.rglob("*.py"):
+    for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call):
                 continue
@@ -136,7 +137,7 @@ def wire_error_codes() -> set[str]:
                 name = func.attr
             else:
                 continue
-            position = ERROR_CALLS.get(name)
+            position = calls.get(name)
             if position is None or len(node.args) <= position:
                 continue
             argument = node.args[position]

@@ -80,7 +80,7 @@ async def test_a_refused_credential_leaves_the_old_one(server: LiveServer, slug:
         _, reply = await reply_to(ws, i)
         assert (reply["type"], reply["code"]) == ("error", "unauthorized"), reply
         assert "channel" not in reply
-    await ws.send({"type": "auth", "token": "", "id": "e"})
+    await ws.send('{"type": "auth", "token": "", "id": "e"}')  # not a valid frame
     _, reply = await reply_to(ws, "e")
     assert (reply["type"], reply["code"]) == ("error", "invalid_frame")
     await server.set_value(slug, "n", 1)

@@ -1,4 +1,4 @@
-"""Operations endpoints: liveness, readiness, metrics."""
+"""Operations endpoints: liveness, readiness, metrics; the realtime protocol's description."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from switchboard.api.deps import State
 from switchboard.metrics import CONTENT_TYPE, METRICS
+from switchboard.realtime.asyncapi import document
 
 router = APIRouter(tags=["operations"])
 READY_TIMEOUT = 2.0
@@ -59,3 +60,13 @@ async def metrics() -> Response:
     else:  # reads every worker's files: off the event loop
         body = await asyncio.to_thread(METRICS.exposition)
     return Response(body, media_type=CONTENT_TYPE)
+
+
+@router.get(
+    "/asyncapi.json",
+    response_class=JSONResponse,
+    responses={200: {"description": "An AsyncAPI 3.0 document"}},
+)
+async def asyncapi() -> Response:
+    """The WebSocket protocol and the SSE stream, as an AsyncAPI 3.0 document (built once)."""
+    return Response(document(), media_type="application/json")
