@@ -46,9 +46,9 @@ async def test_keys_push_and_tail(tmp_path: Path) -> None:
         )  # fmt: skip
         try:
             assert tail.stdout is not None
-            subscribed = await asyncio.wait_for(tail.stdout.readline(), 20)
-            assert b'"type":"subscribed"' in subscribed
-            assert b'"type":"snapshot"' in await asyncio.wait_for(tail.stdout.readline(), 20)
+            snapshot = await asyncio.wait_for(tail.stdout.readline(), 20)
+            assert b'"type":"snapshot"' in snapshot  # the first line: the board as it is
+            assert b'"reset":false' in snapshot
             pushed = await asyncio.to_thread(
                 _cli, "push", "ops", "cpu", "42", env=client_env, cwd=tmp_path
             )

@@ -8,9 +8,8 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import orjson
 import typer
 import uvicorn
@@ -19,6 +18,9 @@ from switchboard.config import Settings
 from switchboard.errors import AppError
 from switchboard.logs import logging_config
 from switchboard.store.db import Database
+
+if TYPE_CHECKING:
+    from switchboard.client import SwitchboardError
 
 app = typer.Typer(
     help="Switchboard: live dashboards over REST, WebSocket and SSE.", no_args_is_help=True
@@ -218,6 +220,13 @@ def _value(raw: str) -> Any:
         return raw
 
 
+def _fail(exc: SwitchboardError) -> typer.Exit:
+    """Print a client failure as the server's error shape, on stderr; the exit to raise."""
+    body = {"error": {"code": exc.code, "message": exc.message}}
+    typer.echo(orjson.dumps(body).decode(), err=True)
+    return typer.Exit(1)
+
+
 @app.command()
 def push(
     slug: Annotated[str, typer.Argument(help="Board slug.")],
@@ -226,14 +235,14 @@ def push(
     url: Annotated[str, typer.Option(envvar="SWITCHBOARD_URL")] = "http://127.0.0.1:8000",
     token: Annotated[str | None, typer.Option(envvar="SWITCHBOARD_TOKEN")] = None,
 ) -> None:
-    """Set a widget's value."""
-    from switchboard import client
+    """Set a widget's value (retried, applied once, if the server is briefly unreachable)."""
+    from switchboard.client import Client, SwitchboardError
 
     try:
-        widget = client.push(url, slug, key, _value(value), token=token)
-    except httpx.HTTPStatusError as exc:
-        typer.echo(exc.response.text, err=True)
-        raise typer.Exit(1) from None
+        with Client(url, token=token) as sb:
+            widget = sb.set(slug, key, _value(value))
+    except SwitchboardError as exc:
+        raise _fail(exc) from None
     typer.echo(orjson.dumps(widget).decode())
 
 
@@ -245,13 +254,18 @@ def tail(
     token: Annotated[str | None, typer.Option(envvar="SWITCHBOARD_TOKEN")] = None,
 ) -> None:
     """Print a board's snapshot and events as JSON lines, reconnecting with `since`."""
-    from switchboard import client
+    from switchboard.client import AsyncClient, SwitchboardError
 
-    def show(frame: dict[str, Any]) -> None:
-        typer.echo(orjson.dumps(frame).decode())
+    async def run() -> None:
+        async with AsyncClient(url, token=token) as sb:
+            async for frame in sb.watch(slug, since=since):
+                typer.echo(orjson.dumps(frame).decode())
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(client.tail(url, slug, show, since=since, token=token))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    except SwitchboardError as exc:
+        raise _fail(exc) from None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,57 @@
+"""The Python client for a Switchboard server: `Client` (sync) and `AsyncClient` (asyncio).
+
+    from switchboard.client import Client
+
+    with Client("http://127.0.0.1:8000", token="sbk_…") as sb:
+        sb.set("ops", "cpu", 87)
+        for frame in sb.watch("ops"):
+            print(frame["type"], frame["seq"])
+
+Nothing connects until a method is called. docs/python-client.md has the whole API.
+"""
+
+from switchboard.client.aio import AsyncClient, Point
+from switchboard.client.errors import (
+    BadRequest,
+    Conflict,
+    ConnectionClosed,
+    ConnectionFailed,
+    Forbidden,
+    HistoryExpired,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    RateLimited,
+    SwitchboardError,
+    Unauthorized,
+    Unavailable,
+    ValidationError,
+)
+from switchboard.client.retry import NO_RETRY, RetryPolicy
+from switchboard.client.sync import Client
+from switchboard.client.watch import Event, Frame, Snapshot
+
+__all__ = [
+    "NO_RETRY",
+    "AsyncClient",
+    "BadRequest",
+    "Client",
+    "Conflict",
+    "ConnectionClosed",
+    "ConnectionFailed",
+    "Event",
+    "Forbidden",
+    "Frame",
+    "HistoryExpired",
+    "NotFound",
+    "PayloadTooLarge",
+    "Point",
+    "PreconditionFailed",
+    "RateLimited",
+    "RetryPolicy",
+    "Snapshot",
+    "SwitchboardError",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationError",
+]

@@ -1,0 +1,125 @@
+"""`Client`: the same API for plain synchronous code.
+
+It owns an `AsyncClient` and a private event loop on a daemon thread, and each
+method runs its async twin there and waits for the result: one implementation
+of requests, retries and `watch`, whatever the caller's style. It also works
+from code that already runs an event loop (a notebook), since it never uses
+the caller's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, Self, TypedDict, TypeVar, Unpack
+
+from switchboard.client.aio import AsyncClient
+from switchboard.client.retry import RetryPolicy
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Options(TypedDict, total=False):
+    """`AsyncClient`'s keyword arguments (mypy checks that they still fit it)."""
+
+    token: str | None
+    timeout: float
+    retry: RetryPolicy
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Client, P], T]:
+    """`AsyncClient.method`, run on the client's loop: same signature, same docstring."""
+
+    @functools.wraps(method)
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(method(self._async, *args, **kwargs))
+
+    return call
+
+
+def _iterating(
+    method: Callable[Concatenate[AsyncClient, P], AsyncGenerator[T, None]],
+) -> Callable[Concatenate[Client, P], Generator[T, None, None]]:
+    """An async generator of `AsyncClient`, as a plain generator driven on the client's
+    loop (`close()` it, or leave its `for` loop, to end it)."""
+
+    @functools.wraps(method)
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Generator[T, None, None]:
+        return self._iterate(method(self._async, *args, **kwargs))
+
+    return call
+
+
+class Client:
+    """A Switchboard server's API for synchronous code: `with Client(url, token=…) as sb:`.
+    Every method is `AsyncClient`'s, blocking; `watch` is a plain iterator."""
+
+    def __init__(self, base_url: str, **options: Unpack[Options]) -> None:
+        """`options` are `AsyncClient`'s: `token`, `timeout`, `retry`."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="switchboard-client", daemon=True
+        )
+        self._thread.start()
+        self._async = AsyncClient(base_url, **options)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections and stop the loop thread (calling it again does nothing)."""
+        if self._loop.is_closed():
+            return
+        try:
+            self._run(self._async.aclose())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    @property
+    def base_url(self) -> str:
+        return self._async.base_url
+
+    create_board = _blocking(AsyncClient.create_board)
+    get_board = _blocking(AsyncClient.get_board)
+    delete_board = _blocking(AsyncClient.delete_board)
+    put_widget = _blocking(AsyncClient.put_widget)
+    set = _blocking(AsyncClient.set)
+    update = _blocking(AsyncClient.update)
+    append_points = _blocking(AsyncClient.append_points)
+    events = _blocking(AsyncClient.events)
+    watch = _iterating(AsyncClient.watch)
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` on the loop thread and wait; if the wait is interrupted (Ctrl-C),
+        cancel it there too, so nothing keeps running behind the caller's back."""
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def _iterate(self, frames: AsyncGenerator[T, None]) -> Generator[T, None, None]:
+        """Pull `frames` one item at a time; closing this iterator (or leaving its `for`
+        loop, or an error) closes the async generator, and with it its connection."""
+        try:
+            while True:
+                try:
+                    yield self._run(anext(frames))
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._run(frames.aclose())
