@@ -19,11 +19,15 @@ from bench.run import (
     CORES,
     PG_ADMIN,
     Phase,
+    Server,
+    batch_writes,
     fanout,
     idle_connections,
     raise_fd_limit,
     reference,
+    single_writes,
     start_server,
+    store_floor,
     writes,
 )
 from switchboard.store import migrate
@@ -41,6 +45,24 @@ async def _database(name: str, create: bool) -> str:
     if create:
         await migrate.upgrade(url)
     return url
+
+
+def write_phases(server: Server, db: str, *, quick: bool) -> list[Phase]:
+    """The write path against the store's own limit: the idle single PATCH first (nothing
+    else running), then, per board count, the store floor (three statements, then one
+    CTE) and REST PATCHes, each REST phase with its ratio to both floors of that run."""
+    seconds, concurrency = (1.0, 4) if quick else (8.0, 16)
+    phases = [single_writes(server, 20 if quick else 400)]
+    for boards in (1,) if quick else (1, 16):
+        floors = [
+            store_floor(server, db, seconds, concurrency, boards, cte=cte) for cte in (False, True)
+        ]
+        rest = writes(server, seconds, concurrency, boards)
+        for floor, name in zip(floors, ("x_floor_three", "x_floor_cte"), strict=True):
+            rest.extra[name] = round(rest.extra["writes_per_s"] / floor.extra["writes_per_s"], 2)
+        phases += [*floors, rest]
+    phases.append(batch_writes(server, seconds, concurrency, 4 if quick else 20))
+    return phases
 
 
 def _table(phases: list[Phase]) -> str:
@@ -84,7 +106,8 @@ def main() -> int:
         "--only",
         choices=["fanout", "writes"],
         default=None,
-        help="only the 1,000-subscriber fan-out and saturation phases, or only the writes",
+        help="only the 1,000-subscriber fan-out and saturation phases, or only the write path"
+        " (store floor, REST writes, the idle single PATCH, batches)",
     )
     args = parser.parse_args()
     raise_fd_limit()
@@ -97,9 +120,9 @@ def main() -> int:
         try:
             if args.quick:
                 phases.append(fanout(server, "fan-out 20 subs @20/s", 20, 20, 3))
-                phases.append(writes(server, 2, 4))
+                phases += write_phases(server, db, quick=True)
             elif args.only == "writes":
-                phases.append(writes(server, 10, 16))
+                phases += write_phases(server, db, quick=False)
             elif args.only == "fanout":
                 phases.append(fanout(server, "fan-out 1000 subs @20/s", 1000, 20, 10))
                 phases.append(
@@ -118,16 +141,17 @@ def main() -> int:
                         concurrency=8,
                     )
                 )
-                phases.append(writes(server, 10, 16))
+                phases += write_phases(server, db, quick=False)
         finally:
             server.stop()
-        single = start_server(db, prefix, workers=1)
-        try:
-            for n in (100,) if args.quick else (1000, 10_000):
-                phases.append(idle_connections(single, n))
-        finally:
-            single.stop()
-        phases.append(reference(100 if args.quick else 1000, 50 if args.quick else 200))
+        if args.only != "writes":
+            single = start_server(db, prefix, workers=1)
+            try:
+                for n in (100,) if args.quick else (1000, 10_000):
+                    phases.append(idle_connections(single, n))
+            finally:
+                single.stop()
+            phases.append(reference(100 if args.quick else 1000, 50 if args.quick else 200))
     finally:
         asyncio.run(_database(name, False))
     result = {

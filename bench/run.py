@@ -25,9 +25,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import orjson
 from websockets.asyncio.client import connect
@@ -82,7 +84,14 @@ class Server:
 
     @property
     def workers(self) -> list[int]:
-        return children(self.process.pid) or [self.process.pid]
+        """The worker processes (uvicorn's supervisor also runs multiprocessing's
+        resource tracker: not a worker)."""
+        found = [
+            pid
+            for pid in children(self.process.pid)
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        return found or [self.process.pid]
 
     def cpu(self) -> float:
         return sum(cpu_seconds(p) for p in self.workers)
@@ -221,33 +230,79 @@ async def _subscribers(
 # ---- load generator: writer ---------------------------------------------------------------
 
 
+class Http1:
+    """A keep-alive HTTP/1.1 connection that costs the load generator little: its CPU is
+    taken from the server's two cores, and httpx's per-request Python is several times
+    this. Enough for these requests: a JSON body out, a `content-length` response back."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.head = f"Host: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n".encode()
+
+    @classmethod
+    async def open(cls, url: str) -> Http1:
+        host, port = url.removeprefix("http://").split(":")
+        return cls(*await asyncio.open_connection(host, int(port)))
+
+    async def request(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
+        payload = orjson.dumps(body)
+        self.writer.write(
+            f"{method} {path} HTTP/1.1\r\n".encode()
+            + self.head
+            + b"Content-Type: application/json\r\nContent-Length: "
+            + str(len(payload)).encode()
+            + b"\r\n\r\n"
+            + payload
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def write_loop(
-    url: str, slug: str, rate: float | None, duration: float, concurrency: int = 1
+    url: str,
+    slugs: list[str],
+    rate: float | None,
+    duration: float,
+    concurrency: int = 1,
+    batch: int = 0,
 ) -> dict[str, Any]:
-    """PATCH a number widget whose value is the send time (ms), at `rate`/s or flat out."""
+    """PATCH a number widget whose value is the send time (ms), at `rate`/s or flat out;
+    writer i writes board `slugs[i % len(slugs)]`. With `batch`, each write is one batch
+    PATCH of widgets `n0`…`n{batch-1}`."""
     latencies: list[float] = []
     end = time.monotonic() + duration
-    async with httpx.AsyncClient(
-        base_url=url, headers=AUTH, timeout=30, limits=httpx.Limits(max_connections=concurrency)
-    ) as http:
 
-        async def one() -> None:
-            started = time.perf_counter()
-            response = await http.patch(
-                f"/api/boards/{slug}/widgets/n", json={"value": time.time() * 1000}
-            )
-            response.raise_for_status()
-            latencies.append(time.perf_counter() - started)
-
-        async def worker() -> None:
-            next_at = time.monotonic()
+    async def worker(i: int) -> None:
+        slug = slugs[i % len(slugs)]
+        path = f"/api/boards/{slug}/widgets" + ("" if batch else "/n")
+        http = await Http1.open(url)
+        next_at = time.monotonic()
+        try:
             while time.monotonic() < end:
-                await one()
+                started = time.perf_counter()
+                value = time.time() * 1000
+                body = {"widgets": {f"n{k}": {"value": value} for k in range(batch)}}
+                status, answer = await http.request(
+                    "PATCH", path, body if batch else {"value": value}
+                )
+                if status != 200:
+                    raise RuntimeError(f"PATCH {path}: {status} {answer[:200]!r}")
+                latencies.append(time.perf_counter() - started)
                 if rate:
                     next_at += concurrency / rate
                     await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        finally:
+            http.close()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return {"writes": len(latencies), "latencies": latencies}
 
 
@@ -280,10 +335,20 @@ class Phase:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-async def _board(url: str, slug: str) -> None:
+async def _board(url: str, slug: str, widgets: int = 0) -> None:
+    """A board with number widget `n` (and `n0`…`n{widgets-1}` for batches)."""
     async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
         await http.post("/api/boards", json={"slug": slug})
-        await http.put(f"/api/boards/{slug}/widgets/n", json={"kind": "number", "value": 0})
+        for key in ["n", *(f"n{k}" for k in range(widgets))]:
+            put = await http.put(f"/api/boards/{slug}/widgets/{key}", json={"kind": "number"})
+            put.raise_for_status()
+
+
+def _boards(url: str, count: int, widgets: int = 0) -> list[str]:
+    slugs = [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+    for slug in slugs:
+        asyncio.run(_board(url, slug, widgets))
+    return slugs
 
 
 def fanout(
@@ -312,7 +377,7 @@ def fanout(
         ready.acquire(timeout=300)
     cpu0, t0 = server.cpu(), time.monotonic()
     go.set()
-    wrote = asyncio.run(write_loop(server.url, slug, rate, duration, concurrency))
+    wrote = asyncio.run(write_loop(server.url, [slug], rate, duration, concurrency))
     outcomes = [results.get(timeout=120) for _ in workers]
     elapsed = time.monotonic() - t0
     cpu = server.cpu() - cpu0
@@ -404,45 +469,166 @@ def _hold(url: str, count: int, ready: Any, done: Any) -> None:
     asyncio.run(main())
 
 
-def writes(server: Server, duration: float, concurrency: int) -> Phase:
-    slug = f"bench-{uuid.uuid4().hex[:8]}"
-    asyncio.run(_board(server.url, slug))
+def writes(server: Server, duration: float, concurrency: int, boards: int = 1) -> Phase:
+    """REST widget PATCHes flat out, no subscribers: writes/s and latency."""
+    slugs = _boards(server.url, boards)
     before = _db_seconds(server.url)
-    t0 = time.monotonic()
-    wrote = asyncio.run(write_loop(server.url, slug, None, duration, concurrency))
+    cpu0, t0 = server.cpu(), time.monotonic()
+    wrote = asyncio.run(write_loop(server.url, slugs, None, duration, concurrency))
     elapsed = time.monotonic() - t0
+    cpu = server.cpu() - cpu0
     db = _db_seconds(server.url) - before
     total = sum(wrote["latencies"])
+    return _timed(
+        f"REST writes, {concurrency} concurrent, {_on(boards)}",
+        wrote["latencies"],
+        writes_per_s=round(wrote["writes"] / elapsed, 1),
+        server_cpu_ms_per_write=round(cpu / wrote["writes"] * 1000, 3),
+        db_share_of_write_time=round(db / total, 2) if total else None,
+    )
+
+
+def _timed(name: str, latencies: list[float], **extra: Any) -> Phase:
+    """A write phase: one write per latency (seconds), with its percentiles in ms."""
     return Phase(
-        name=f"writes, no subscribers, {concurrency} concurrent",
-        writes=wrote["writes"],
-        p50_ms=round(pct(wrote["latencies"], 0.5) * 1000, 2),
-        p99_ms=round(pct(wrote["latencies"], 0.99) * 1000, 2),
-        max_ms=round(max(wrote["latencies"]) * 1000, 2),
-        extra={
-            "writes_per_s": round(wrote["writes"] / elapsed, 1),
-            "db_share_of_write_time": round(db / total, 2) if total else None,
-            "note": "db share = server-side transaction time / client-side write latency",
-        },
+        name=name,
+        writes=len(latencies),
+        p50_ms=round(pct(latencies, 0.5) * 1000, 2),
+        p99_ms=round(pct(latencies, 0.99) * 1000, 2),
+        max_ms=round(max(latencies) * 1000, 2),
+        extra=extra,
+    )
+
+
+def _on(boards: int) -> str:
+    return "1 board" if boards == 1 else f"{boards} boards"
+
+
+def single_writes(server: Server, count: int) -> Phase:
+    """One PATCH at a time on an idle server: the latency of a write alone."""
+    slug = _boards(server.url, 1)[0]
+
+    async def run() -> list[float]:
+        http = await Http1.open(server.url)
+        latencies = []
+        try:
+            for i in range(count):
+                started = time.perf_counter()
+                status, _ = await http.request(
+                    "PATCH", f"/api/boards/{slug}/widgets/n", {"value": i}
+                )
+                assert status == 200, status
+                latencies.append(time.perf_counter() - started)
+        finally:
+            http.close()
+        return latencies
+
+    cpu0 = server.cpu()
+    latencies = asyncio.run(run())[count // 10 :]  # the first ones warm caches up
+    cpu = server.cpu() - cpu0
+    return _timed(
+        "single PATCH, idle server",
+        latencies,
+        server_cpu_ms_per_write=round(cpu / count * 1000, 3),
+    )
+
+
+def batch_writes(server: Server, duration: float, concurrency: int, size: int) -> Phase:
+    """Batch PATCHes of `size` number widgets on one board, flat out: widgets/s."""
+    slug = _boards(server.url, 1, size)[0]
+    t0 = time.monotonic()
+    wrote = asyncio.run(write_loop(server.url, [slug], None, duration, concurrency, batch=size))
+    elapsed = time.monotonic() - t0
+    return _timed(
+        f"REST batch writes of {size}, {concurrency} concurrent, 1 board",
+        wrote["latencies"],
+        batches_per_s=round(wrote["writes"] / elapsed, 1),
+        widgets_per_s=round(wrote["writes"] * size / elapsed, 1),
+    )
+
+
+# ---- the store floor ----------------------------------------------------------------------
+
+WIDGET = {"key": "n", "kind": "number", "title": "", "config": {}, "version": 2}
+"""The event data of a floor write: a widget as REST shows it, the same size."""
+FLOOR_THREE = (
+    "UPDATE boards SET seq = seq + 1 WHERE id = $1 RETURNING seq",
+    "UPDATE widgets SET value = $2::jsonb, version = version + 1, updated_at = $3 WHERE id = $1",
+    "INSERT INTO events (board_id, seq, name, data, at)"
+    " VALUES ($1, $2, 'widget.updated', $3::jsonb, $4)",
+)
+FLOOR_CTE = (
+    "WITH b AS (UPDATE boards SET seq = seq + 1 WHERE id = $1 RETURNING id, seq),"
+    " w AS (UPDATE widgets SET value = $3::jsonb, version = version + 1, updated_at = $4"
+    " WHERE id = $2)"
+    " INSERT INTO events (board_id, seq, name, data, at)"
+    " SELECT b.id, b.seq, 'widget.updated', $5::jsonb, $4 FROM b"
+)
+
+
+def store_floor(
+    server: Server, db_url: str, duration: float, concurrency: int, boards: int, *, cte: bool
+) -> Phase:
+    """What PostgreSQL itself allows a widget PATCH: lock the board row (taking its next
+    seq), update the widget, insert the event, commit — straight through asyncpg, no
+    HTTP, no ORM, `concurrency` writers, writer i on board i % `boards`. Three statements,
+    or the same three as one CTE (one round trip)."""
+    slugs = _boards(server.url, boards)
+    dsn = db_url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def run() -> list[float]:
+        conn = await asyncpg.connect(dsn)
+        rows = await conn.fetch(
+            "SELECT b.id AS board, w.id AS widget FROM boards b JOIN widgets w"
+            " ON w.board_id = b.id AND w.key = 'n' WHERE b.slug = ANY($1::text[])",
+            slugs,
+        )
+        await conn.close()
+        ids = [(r["board"], r["widget"]) for r in rows]
+        latencies: list[float] = []
+        end = time.monotonic() + duration
+
+        async def writer(i: int) -> None:
+            board, widget = ids[i % len(ids)]
+            db = await asyncpg.connect(dsn)
+            try:
+                while time.monotonic() < end:
+                    started = time.perf_counter()
+                    now = datetime.now(UTC)
+                    ms = time.time() * 1000
+                    data = orjson.dumps({**WIDGET, "value": ms, "updated_at": now}).decode()
+                    value = orjson.dumps(ms).decode()
+                    async with db.transaction():
+                        if cte:
+                            await db.execute(FLOOR_CTE, board, widget, value, now, data)
+                        else:
+                            seq = await db.fetchval(FLOOR_THREE[0], board)
+                            await db.execute(FLOOR_THREE[1], widget, value, now)
+                            await db.execute(FLOOR_THREE[2], board, seq, data, now)
+                    latencies.append(time.perf_counter() - started)
+            finally:
+                await db.close()
+
+        await asyncio.gather(*(writer(i) for i in range(concurrency)))
+        return latencies
+
+    t0 = time.monotonic()
+    latencies = asyncio.run(run())
+    elapsed = time.monotonic() - t0
+    return _timed(
+        f"store floor ({'one CTE' if cte else 'three statements'}), "
+        f"{concurrency} concurrent, {_on(boards)}",
+        latencies,
+        writes_per_s=round(len(latencies) / elapsed, 1),
     )
 
 
 def _db_seconds(url: str) -> float:
-    """Sum of write transaction time over the workers (each /metrics answers for one)."""
-    seen: dict[str, float] = {}
-    for _ in range(20):  # the load balancer is the kernel: ask until both workers answered
-        body = httpx.get(f"{url}/metrics").text
-        total = pid = None
-        for line in body.splitlines():
-            if line.startswith("switchboard_write_db_seconds_sum "):
-                total = float(line.split()[1])
-            if line.startswith("switchboard_worker_pid "):
-                pid = line.split()[1]
-        if total is not None and pid is not None:
-            seen[pid] = total
-        if len(seen) >= 2:
-            break
-    return sum(seen.values())
+    """Write transaction time, summed over the workers (`/metrics` covers all of them)."""
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("switchboard_write_db_seconds_sum "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def reference(subscribers: int, frames: int) -> Phase:

@@ -76,7 +76,9 @@ class EventPage(BaseModel):
     next_after: int | None
 
 
-def widget_data(widget: Widget) -> dict[str, Any]:
+def widget_data(widget: object) -> dict[str, Any]:
+    """The event data of a widget: an ORM `Widget` or a `store.widgets.WidgetRow` (any
+    object with `WidgetOut`'s attributes), exactly as REST shows it."""
     return WidgetOut.model_validate(widget).model_dump(mode="json")
 
 

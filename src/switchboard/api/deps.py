@@ -16,13 +16,16 @@ from switchboard.state import AppState
 from switchboard.store.events import find_board
 from switchboard.store.models import Board
 
+# Dependencies are `async def` even when they never await: FastAPI runs a plain `def` in
+# its thread pool, a thread hop per dependency per request (bench/NOTES.md, write path).
 
-def get_state(request: Request) -> AppState:
+
+async def get_state(request: Request) -> AppState:
     state: AppState = request.state.switchboard
     return state
 
 
-def if_match(
+async def if_match(
     if_match: Annotated[
         str | None,
         Header(alias="If-Match", description='The version last seen (its ETag, `"N"`); stale: 412'),

@@ -2,7 +2,10 @@
 
 Services receive a `Tx` and never commit; `Database.transaction` commits once
 at the end, and only then are the events recorded in it handed on for
-publishing (they are dropped on rollback).
+publishing (they are dropped on rollback). What a write changes once its checks
+have passed is queued on the `Tx` (`Tx.queue`) and sent just before the commit,
+as one statement on PostgreSQL: the board row stays locked for as few round
+trips as possible.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.dml import UpdateBase
 
 from switchboard.store.models import Event
 
@@ -35,11 +39,35 @@ class Retention:
 
 @dataclass(slots=True)
 class Tx:
-    """A write in progress: its session and the events it has recorded, with their channel slug."""
+    """A write in progress: its session, the events it has recorded (with their channel
+    slug), and the statements queued to run at its end."""
 
     session: AsyncSession
     retention: Retention
+    sqlite: bool = False
     events: list[tuple[str, Event]] = field(default_factory=list)
+    queued: list[UpdateBase] = field(default_factory=list)
+
+    def queue(self, statement: UpdateBase) -> None:
+        """Run `statement` (an INSERT, UPDATE or DELETE) when the write ends, before it
+        commits. What one operation queues must not touch a row twice; an operation that
+        reads what it is about to change (`lock_board`) sends the queue first."""
+        self.queued.append(statement)
+
+    async def send_queued(self) -> None:
+        """One round trip on PostgreSQL: the last statement, with the others as its
+        data-modifying CTEs (they all run, on one snapshot). SQLite has no such CTEs:
+        one statement each, in order (its writes are serialised in-process anyway)."""
+        statements, self.queued = self.queued, []
+        if not statements:
+            return
+        if self.sqlite:
+            for statement in statements:
+                await self.session.execute(statement)
+            return
+        *first, last = statements
+        ctes = [statement.cte(f"w{i}") for i, statement in enumerate(first)]
+        await self.session.execute(last.add_cte(*ctes) if ctes else last)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -97,9 +125,10 @@ class Database:
     async def transaction(self) -> AsyncIterator[Tx]:
         """One committed write: everything inside succeeds together or not at all."""
         async with self._write_lock or nullcontext(), self.sessions() as session:
-            tx = Tx(session, self.retention)
+            tx = Tx(session, self.retention, self.is_sqlite)
             async with session.begin():
                 yield tx
+                await tx.send_queued()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

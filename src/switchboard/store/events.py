@@ -9,23 +9,38 @@ and a committed seq N implies every seq below N is committed too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.errors import Gone, NotFound
 from switchboard.store.db import Tx
-from switchboard.store.models import Board, Event, utcnow
+from switchboard.store.models import Base, Board, Event, utcnow
 
 TRIM_EVERY = 100  # trim retention in batches: at most this many extra rows are kept
 HEADS_BATCH = 5_000  # slugs per head query: well under every driver's bind-parameter limit
 EventData = dict[str, Any] | Callable[[], dict[str, Any]]  # a function: see `record`
 
 
+BOARDS = Base.metadata.tables["boards"]
+EVENTS = Base.metadata.tables["events"]
+
+
+@dataclass(slots=True)
+class Head:
+    """A locked board as a widget write needs it (read with Core, no ORM object)."""
+
+    id: int
+    slug: str
+    seq: int
+
+
 async def lock_board(tx: Tx, slug: str) -> Board:
     """The live board, locked until the transaction ends; `NotFound` otherwise."""
+    await tx.send_queued()  # an earlier write of this transaction, read back as it left it
     board = await tx.session.scalar(
         select(Board)
         .where(Board.slug == slug, Board.deleted_at.is_(None))
@@ -37,23 +52,27 @@ async def lock_board(tx: Tx, slug: str) -> Board:
     return board
 
 
-async def record(tx: Tx, board: Board, name: str, data: EventData) -> Event:
-    """Append the board's next event to the transaction (the board must be locked).
+async def record(tx: Tx, board: Board | Head, name: str, data: EventData) -> Event:
+    """Append the board's next event to the transaction (the board must be locked): the
+    event row and the board's new seq are queued (`Tx.queue`), sent with the write's
+    other changes just before it commits.
 
     `data` may be a function, called once the seq is allocated: data that shows the
     board itself must show this event's seq, not the one before it."""
     board.seq += 1
     if callable(data):
         data = data()
-    event = Event(board_id=board.id, seq=board.seq, name=name, data=data, at=utcnow())
-    tx.session.add(event)
+    at = utcnow()
+    tx.queue(update(BOARDS).where(BOARDS.c.id == board.id).values(seq=board.seq))
+    tx.queue(insert(EVENTS).values(board_id=board.id, seq=board.seq, name=name, data=data, at=at))
+    event = Event(board_id=board.id, seq=board.seq, name=name, data=data, at=at)  # not added
     tx.events.append((board.slug, event))
     if board.seq % TRIM_EVERY == 0:
         await _trim(tx, board)
     return event
 
 
-async def _trim(tx: Tx, board: Board) -> None:
+async def _trim(tx: Tx, board: Board | Head) -> None:
     """Drop what retention no longer keeps, always a prefix: what stays is gapless up to
     the event just recorded, which always stays."""
     cut = board.seq - tx.retention.count
@@ -64,7 +83,7 @@ async def _trim(tx: Tx, board: Board) -> None:
         await tx.session.execute(delete(Event).where(Event.board_id == board.id, Event.seq <= cut))
 
 
-async def _newest_expired(tx: Tx, board: Board, cutoff: datetime) -> int:
+async def _newest_expired(tx: Tx, board: Board | Head, cutoff: datetime) -> int:
     """The highest seq stamped before `cutoff` (0 if none). Stamps come from each worker's
     clock and need not grow with seq, so age picks a cut point, never single rows."""
     newest = await tx.session.scalar(

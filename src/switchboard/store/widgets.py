@@ -1,12 +1,19 @@
-"""Widget operations: every change validates the value for its kind and records one event."""
+"""Widget operations: every change validates the value for its kind and records one event.
+
+Writes use SQLAlchemy Core, not ORM objects (this is the hot path: bench/NOTES.md). A write
+locks its board and reads the widgets it changes in one statement (`_lock`), checks and
+validates in Python, then queues its changes with the event (`Tx.queue`): on PostgreSQL,
+two statements and the commit while the board row is locked.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard import kinds
@@ -14,13 +21,33 @@ from switchboard.errors import AppError, NotFound, PreconditionFailed, Validatio
 from switchboard.resources import widget_data
 from switchboard.store.boards import check_version
 from switchboard.store.db import Tx
-from switchboard.store.events import find_board, lock_board, record
-from switchboard.store.models import Board, Widget, utcnow
+from switchboard.store.events import BOARDS, Head, find_board, record
+from switchboard.store.models import Base, Widget, utcnow
+
+WIDGETS = Base.metadata.tables["widgets"]
 
 
-async def _find(session: AsyncSession, board: Board, key: str) -> Widget | None:
+@dataclass(slots=True)
+class WidgetRow:
+    """A widget as stored, with the attributes `WidgetOut` reads (no ORM identity)."""
+
+    id: int
+    key: str
+    kind: str
+    title: str
+    config: dict[str, Any]
+    value: Any
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+_COLUMNS = [WIDGETS.c[f.name] for f in fields(WidgetRow)]
+
+
+async def _find(session: AsyncSession, board_id: int, key: str) -> Widget | None:
     return await session.scalar(
-        select(Widget).where(Widget.board_id == board.id, Widget.key == key)
+        select(Widget).where(Widget.board_id == board_id, Widget.key == key)
     )
 
 
@@ -29,18 +56,56 @@ def _missing(slug: str, key: str) -> NotFound:
 
 
 async def get_widget(session: AsyncSession, slug: str, key: str) -> Widget:
-    widget = await _find(session, await find_board(session, slug), key)
+    widget = await _find(session, (await find_board(session, slug)).id, key)
     if widget is None:
         raise _missing(slug, key)
     return widget
 
 
-async def _locked(tx: Tx, slug: str, key: str) -> tuple[Board, Widget]:
-    board = await lock_board(tx, slug)
-    widget = await _find(tx.session, board, key)
-    if widget is None:
+async def _lock(tx: Tx, slug: str, keys: list[str]) -> tuple[Head, dict[str, WidgetRow]]:
+    """The live board, locked until the transaction ends (`FOR UPDATE OF boards`; SQLite
+    serialises writes in-process instead), and those of `keys` that exist on it: one
+    round trip. `NotFound` if there is no such board."""
+    await tx.send_queued()  # an earlier write of this transaction, read back as it left it
+    query = (
+        select(BOARDS.c.id, BOARDS.c.seq, *_COLUMNS)
+        .select_from(
+            BOARDS.outerjoin(
+                WIDGETS, and_(WIDGETS.c.board_id == BOARDS.c.id, WIDGETS.c.key.in_(keys))
+            )
+        )
+        .where(BOARDS.c.slug == slug, BOARDS.c.deleted_at.is_(None))
+        .with_for_update(of=BOARDS)
+    )
+    rows = (await tx.session.execute(query)).all()
+    if not rows:
+        raise NotFound(f"board {slug!r} not found")
+    head = Head(rows[0][0], slug, rows[0][1])
+    found = {row.key: WidgetRow(*row[2:]) for row in rows if row.key is not None}
+    return head, found
+
+
+async def _locked(tx: Tx, slug: str, key: str) -> tuple[Head, WidgetRow]:
+    head, found = await _lock(tx, slug, [key])
+    if key not in found:
         raise _missing(slug, key)
-    return board, widget
+    return head, found[key]
+
+
+def _save(tx: Tx, widget: WidgetRow) -> None:
+    """Queue the widget's stored fields as they are now."""
+    tx.queue(
+        update(WIDGETS)
+        .where(WIDGETS.c.id == widget.id)
+        .values(
+            kind=widget.kind,
+            title=widget.title,
+            config=widget.config,
+            value=widget.value,
+            version=widget.version,
+            updated_at=widget.updated_at,
+        )
+    )
 
 
 async def put_widget(
@@ -53,27 +118,18 @@ async def put_widget(
     config: dict[str, Any],
     value: Any,
     if_match: int | None,
-) -> tuple[Widget, bool]:
+) -> tuple[WidgetRow, bool]:
     """Create or wholly replace a widget; returns it and whether it was created."""
     config = kinds.validate_config(kind, config)
     value = kinds.validate_value(kind, value, config)
-    board = await lock_board(tx, slug)
-    widget = await _find(tx.session, board, key)
+    board, found = await _lock(tx, slug, [key])
+    widget = found.get(key)
     now = utcnow()
     if widget is None:
         check_version(0, if_match, f"widget {key!r}")
-        widget = Widget(
-            board_id=board.id,
-            key=key,
-            kind=kind,
-            title=title,
-            config=config,
-            value=value,
-            version=1,
-            created_at=now,
-            updated_at=now,
-        )
-        tx.session.add(widget)
+        widget = WidgetRow(0, key, kind, title, config, value, 1, now, now)
+        row = {f.name: getattr(widget, f.name) for f in fields(WidgetRow) if f.name != "id"}
+        tx.queue(insert(WIDGETS).values(board_id=board.id, **row))
         await record(tx, board, "widget.created", widget_data(widget))
         return widget, True
     check_version(widget.version, if_match, f"widget {key!r}")
@@ -84,7 +140,7 @@ async def put_widget(
 
 async def update_widget(
     tx: Tx, slug: str, key: str, changes: dict[str, Any], *, if_match: int | None
-) -> Widget:
+) -> WidgetRow:
     """Partial update: fields not given keep their value; the value is re-validated."""
     board, widget = await _locked(tx, slug, key)
     check_version(widget.version, if_match, f"widget {key!r}")
@@ -93,7 +149,7 @@ async def update_widget(
     return widget
 
 
-def _patched(widget: Widget, changes: dict[str, Any]) -> dict[str, Any]:
+def _patched(widget: WidgetRow, changes: dict[str, Any]) -> dict[str, Any]:
     """The widget's title, config and value after `changes`, validated; `widget` is untouched."""
     config = kinds.validate_config(widget.kind, changes.get("config", widget.config))
     # Re-validating the kept value too applies a changed config (a series trims to max_points).
@@ -101,11 +157,11 @@ def _patched(widget: Widget, changes: dict[str, Any]) -> dict[str, Any]:
     return {"title": changes.get("title", widget.title), "config": config, "value": value}
 
 
-def _apply(widget: Widget, fields: dict[str, Any]) -> None:
+def _apply(widget: WidgetRow, fields: dict[str, Any]) -> None:
     widget.title, widget.config, widget.value = fields["title"], fields["config"], fields["value"]
 
 
-def _bump(widget: Widget) -> None:
+def _bump(widget: WidgetRow) -> None:
     widget.version += 1
     widget.updated_at = utcnow()
 
@@ -123,7 +179,7 @@ def _failure(exc: type[AppError], message: str, failures: dict[str, str]) -> App
     return exc(message, details=details)
 
 
-async def update_widgets(tx: Tx, slug: str, batch: Mapping[str, Change]) -> list[Widget]:
+async def update_widgets(tx: Tx, slug: str, batch: Mapping[str, Change]) -> list[WidgetRow]:
     """Patch several widgets of one board as one write: one version bump each, ONE
     `widgets.updated` event (one seq) listing them all, in the batch's order.
 
@@ -131,13 +187,7 @@ async def update_widgets(tx: Tx, slug: str, batch: Mapping[str, Change]) -> list
     if any entry names no widget or is invalid for its widget (as `update_widget` judges
     it); otherwise `PreconditionFailed` (412) if any entry's `version` is stale. Each
     error's `details` holds one `{"loc": ["body", "widgets", key], "msg": …}` per key."""
-    board = await lock_board(tx, slug)
-    found = {
-        widget.key: widget
-        for widget in await tx.session.scalars(
-            select(Widget).where(Widget.board_id == board.id, Widget.key.in_(list(batch)))
-        )
-    }
+    board, found = await _lock(tx, slug, list(batch))
     patched: dict[str, dict[str, Any]] = {}
     invalid: dict[str, str] = {}
     stale: dict[str, str] = {}
@@ -166,15 +216,17 @@ async def update_widgets(tx: Tx, slug: str, batch: Mapping[str, Change]) -> list
             f"{len(stale)} widget(s) of the batch are at another version; nothing was changed",
             stale,
         )
-    for key, fields in patched.items():
-        _apply(found[key], fields)
-        _bump(found[key])
     changed = [found[key] for key in patched]
-    await record(tx, board, "widgets.updated", {"widgets": [widget_data(w) for w in changed]})
+    for widget in changed:
+        _apply(widget, patched[widget.key])
+        _bump(widget)
+        _save(tx, widget)
+    data = {"widgets": [widget_data(w) for w in changed]}
+    await record(tx, board, "widgets.updated", data)
     return changed
 
 
-async def append_points(tx: Tx, slug: str, key: str, points: list[Any]) -> Widget:
+async def append_points(tx: Tx, slug: str, key: str, points: list[Any]) -> WidgetRow:
     board, widget = await _locked(tx, slug, key)
     if widget.kind != "series":
         raise ValidationFailed(f"widget {key!r} is a {widget.kind}, not a series")
@@ -182,6 +234,7 @@ async def append_points(tx: Tx, slug: str, key: str, points: list[Any]) -> Widge
     widget.value = kinds.append_points(before, points, widget.config)
     appended = widget.value[-len(points) :]
     _bump(widget)
+    _save(tx, widget)
     await record(tx, board, "widget.points", {"key": key, "points": appended})
     return widget
 
@@ -189,10 +242,11 @@ async def append_points(tx: Tx, slug: str, key: str, points: list[Any]) -> Widge
 async def delete_widget(tx: Tx, slug: str, key: str, *, if_match: int | None) -> None:
     board, widget = await _locked(tx, slug, key)
     check_version(widget.version, if_match, f"widget {key!r}")
-    await tx.session.delete(widget)
+    tx.queue(delete(WIDGETS).where(WIDGETS.c.id == widget.id))
     await record(tx, board, "widget.deleted", {"key": key})
 
 
-async def _touch(tx: Tx, board: Board, widget: Widget) -> None:
+async def _touch(tx: Tx, board: Head, widget: WidgetRow) -> None:
     _bump(widget)
+    _save(tx, widget)
     await record(tx, board, "widget.updated", widget_data(widget))
