@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from switchboard import web
 from switchboard.access import FastAPIWithAccessLog
 from switchboard.api import api_router, openapi, ops_router
+from switchboard.api.cors import Cors
 from switchboard.api.http_metrics import HttpMetricsMiddleware
 from switchboard.api.idempotency import IdempotencyMiddleware
 from switchboard.api.middleware import BodyLimitMiddleware
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Cors, origins=settings.allowed_origins)  # preflights stop here
     app.add_middleware(HttpMetricsMiddleware, router=app.router)  # sees every answer
     app.include_router(api_router)
     app.include_router(ops_router)

@@ -88,8 +88,9 @@ class Settings(BaseSettings):
 
     # Credentials and limits
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Browser origins allowed to open WebSockets besides the server's own ("*" for any);
-    comma-separated in the environment."""
+    """Browser origins besides the server's own ("*" for any) allowed to open WebSockets
+    and to read REST and SSE answers (CORS, `api/cors.py`); comma-separated in the
+    environment. Empty: same-origin only, no CORS headers at all."""
     token_ttl: int = Field(default=900, ge=1)
     """Default lifetime of a viewer token, seconds."""
     token_ttl_max: int = Field(default=86_400, ge=1)
