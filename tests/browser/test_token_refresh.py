@@ -7,61 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import jwt
-import pytest
 from playwright.async_api import Page
 
+from tests.browser.conftest import TTL, Board
 from tests.browser.test_client import Watched
-from tests.helpers import AUTH, ServerProcess, eventually
-
-TTL = 3
-
-
-class Board:
-    """A private board on the server, and the tokens minted for the page."""
-
-    def __init__(self, server: ServerProcess, slug: str) -> None:
-        self.server = server
-        self.slug = slug
-        self.minted: list[str] = []
-        self.refuse_until = 0.0
-        self.http = httpx.AsyncClient(base_url=server.base_url, headers=AUTH, timeout=10)
-
-    async def create(self) -> None:
-        response = await self.http.post("/api/boards", json={"slug": self.slug, "public": False})
-        assert response.status_code == 201, response.text
-        widget = await self.http.put(
-            f"/api/boards/{self.slug}/widgets/n", json={"kind": "number", "value": 0}
-        )
-        assert widget.status_code in (200, 201), widget.text
-
-    async def mint(self) -> str:
-        """The page's `getToken` (refusing until `refuse_until`, to let a token expire)."""
-        if time.time() < self.refuse_until:
-            raise RuntimeError("no token now")
-        response = await self.http.post("/api/tokens", json={"ttl": TTL, "boards": [self.slug]})
-        assert response.status_code == 201, response.text
-        token: str = response.json()["token"]
-        self.minted.append(token)
-        return token
-
-    async def set(self, value: int) -> None:
-        response = await self.http.patch(
-            f"/api/boards/{self.slug}/widgets/n", json={"value": value}
-        )
-        assert response.status_code == 200, response.text
-
-
-@pytest.fixture
-async def board(server: ServerProcess, slug: str) -> AsyncIterator[Board]:
-    made = Board(server, slug)
-    await made.create()
-    yield made
-    await made.http.aclose()
+from tests.helpers import eventually
 
 
 async def watch(

@@ -16,6 +16,12 @@ STATIC = Path(__file__).parent / "static"
 
 router = APIRouter(include_in_schema=False)
 
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "connect-src 'self'",
+}
+
 
 @router.get("/")
 @router.get("/boards/{slug}")
@@ -23,10 +29,10 @@ async def page() -> FileResponse:
     """One page for the board list and for a board; the script reads the path.
 
     A viewer token may be in this page's URL (`?token=`): `no-referrer` keeps the
-    browser from repeating that URL in the `Referer` of everything the page loads."""
-    return FileResponse(
-        STATIC / "app.html", headers={"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"}
-    )
+    browser from repeating that URL in the `Referer` of everything the page loads, and
+    `connect-src 'self'` keeps every request the page's scripts make (its `?token_url=`
+    included) on this origin, behind the script's own check."""
+    return FileResponse(STATIC / "app.html", headers=PAGE_HEADERS)
 
 
 static_files = StaticFiles(directory=STATIC)

@@ -1,11 +1,13 @@
 // The dashboard page: `/` lists the boards the viewer may see; `/boards/{slug}` draws one
-// board live. A viewer token comes in the URL (`?token=…`); public boards need none.
+// board live. A viewer token comes in the URL (`?token=…`); public boards need none. A page
+// that must outlive its token names where fresh ones come from: `?refresh=parent` (it is
+// framed, and asks its parent with `postMessage`) or `?token_url=/path` (a same-origin
+// endpoint it POSTs to). Either way no key ever reaches the browser.
 import { Switchboard } from "/static/switchboard.js";
 
 const params = new URLSearchParams(location.search);
-const token = params.get("token");
+let token = params.get("token");
 const $ = (id) => document.getElementById(id);
-const withToken = (path) => (token ? `${path}?token=${encodeURIComponent(token)}` : path);
 
 function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
@@ -17,6 +19,106 @@ function showMessage(text) {
   const box = $("message");
   box.textContent = text;
   box.hidden = false;
+}
+
+// ---- where fresh tokens come from ---------------------------------------------------------
+
+const PARENT_TIMEOUT = 5000; // ms the embedding page has to answer a token request
+const TOKEN_URL_TIMEOUT = 10000;
+
+/** `?token_url=` as a URL on this page's own origin, or null with the reason shown. Only a
+ * path ("/…", not "//host" or "/\host", which browsers read as another host) is taken, and
+ * the resolved URL must still be on this origin: a crafted link cannot make the page POST
+ * (with the viewer's cookies) anywhere else. */
+function sameOriginTokenUrl(value) {
+  let url = null;
+  if (/^\/(?![\/\\])/.test(value)) {
+    try { url = new URL(value, location.origin); } catch { url = null; }
+  }
+  if (url && url.origin === location.origin) return url.href;
+  showMessage("token_url refused: it must be a path on this site, such as /app/switchboard-token.");
+  return null;
+}
+
+/** A fresh token from a POST to `url` (this origin, with its cookies), answering JSON
+ * `{"token": "…"}`; redirects are refused, so the request cannot be bounced elsewhere. */
+async function tokenFromUrl(url, slug) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    redirect: "error",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ board: slug }),
+    signal: AbortSignal.timeout(TOKEN_URL_TIMEOUT),
+  });
+  if (!response.ok) throw new Error(`token_url answered ${response.status}`);
+  const body = await response.json();
+  if (typeof body.token !== "string" || !body.token) throw new Error("token_url sent no token");
+  return body.token;
+}
+
+let asking = null; // the token request to the parent in flight, shared by every caller
+
+/** A fresh token from the page that frames this one: ask with a message that holds no secret
+ * (so any target, "*", is safe), and take only a `{type: "switchboard:token", token}` reply
+ * from `window.parent` itself — a message from any other window (a sibling frame, a popup,
+ * the page's own scripts) is ignored. The parent can only hand over tokens it holds; the
+ * page never posts a token or board data out. */
+function tokenFromParent(slug) {
+  if (asking) return asking;
+  asking = new Promise((resolve, reject) => {
+    const done = () => { clearTimeout(timer); removeEventListener("message", onMessage); asking = null; };
+    const timer = setTimeout(() => { done(); reject(new Error("the embedding page sent no token")); }, PARENT_TIMEOUT);
+    function onMessage(event) {
+      const data = event.data;
+      if (event.source !== window.parent || !data || data.type !== "switchboard:token") return;
+      if (typeof data.token !== "string" || !data.token) return;
+      done();
+      resolve(data.token);
+    }
+    addEventListener("message", onMessage);
+    window.parent.postMessage({ type: "switchboard:token-request", board: slug }, "*");
+  });
+  return asking;
+}
+
+/** `getToken` for this page's URL: null when the page keeps the token it was given, false
+ * when the URL asks for something refused (the page then shows why and goes no further). */
+function tokenSource(slug) {
+  if (params.has("token_url")) {
+    const url = sameOriginTokenUrl(params.get("token_url"));
+    return url ? () => tokenFromUrl(url, slug) : false;
+  }
+  if (params.get("refresh") === "parent") {
+    if (window.parent !== window) return () => tokenFromParent(slug);
+    showMessage("refresh=parent needs this page to be embedded in a frame.");
+  }
+  return null;
+}
+
+/** When `value` (a JWT) expires, in ms since the epoch; null if it does not say. */
+function expiry(value) {
+  try {
+    const payload = JSON.parse(atob(value.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return typeof payload.exp === "number" ? payload.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Take a fresh token: it is the one the page uses from now on, links included. */
+function useToken(fresh) {
+  token = fresh;
+  for (const link of document.querySelectorAll("a.board-card")) link.href = boardLink(link.dataset.slug);
+  return fresh;
+}
+
+/** A link to a board that carries this page's token and where it gets fresh ones. */
+function boardLink(slug) {
+  const query = new URLSearchParams();
+  if (token) query.set("token", token);
+  for (const name of ["refresh", "token_url"]) if (params.has(name)) query.set(name, params.get(name));
+  return query.toString() ? `/boards/${slug}?${query}` : `/boards/${slug}`;
 }
 
 function setConnection(status) {
@@ -32,7 +134,14 @@ function setConnection(status) {
 async function showBoards() {
   $("title").textContent = "Boards";
   $("connection").hidden = true;
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const getToken = tokenSource(null);
+  if (getToken === false) return;
+  // The token in use now (fetched first when there is none, or it is about to expire).
+  const current = async () => {
+    const left = token ? (expiry(token) ?? Infinity) - Date.now() : -Infinity;
+    if (getToken && left < 5000) useToken(await getToken());
+    return token;
+  };
   const list = $("boards");
   let shown = 0;
   // One page at a time, following `next_cursor` until it is null (the server may cut
@@ -41,6 +150,8 @@ async function showBoards() {
   do {
     const query = new URLSearchParams({ limit: "500" });
     if (cursor) query.set("cursor", cursor);
+    const credential = await current().catch(() => token);
+    const headers = credential ? { Authorization: `Bearer ${credential}` } : {};
     const response = await fetch(`/api/boards?${query}`, { headers });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
@@ -48,12 +159,12 @@ async function showBoards() {
     }
     const page = await response.json();
     for (const board of page.items) {
-      list.append(
-        el("a", { className: "board-card", href: withToken(`/boards/${board.slug}`) },
-          el("small", { textContent: board.public ? "public" : "private" }),
-          el("strong", { textContent: board.title || board.slug }),
-          el("span", { className: "empty", textContent: board.description || "" })),
-      );
+      const card = el("a", { className: "board-card", href: boardLink(board.slug) },
+        el("small", { textContent: board.public ? "public" : "private" }),
+        el("strong", { textContent: board.title || board.slug }),
+        el("span", { className: "empty", textContent: board.description || "" }));
+      card.dataset.slug = board.slug;
+      list.append(card);
     }
     shown += page.items.length;
     list.hidden = shown === 0;
@@ -186,9 +297,13 @@ function redrawWidget(state, tiles, key) {
   setTimeout(() => tile.classList.remove("flash"), 900);
 }
 
-function showBoard(slug) {
+async function showBoard(slug) {
   $("title").textContent = slug;
-  const client = new Switchboard({ token, onStatus: setConnection });
+  const source = tokenSource(slug);
+  if (source === false) return;
+  const getToken = source && (async () => useToken(await source()));
+  if (getToken && !token) await getToken().catch((error) => showMessage(`No token: ${error.message}.`));
+  const client = new Switchboard({ token, getToken, onStatus: setConnection });
   client.subscribe(slug, {
     onChange: render,
     onError: (error) => {
