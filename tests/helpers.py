@@ -477,26 +477,45 @@ async def _pump(
     sink.close()
 
 
-class StallingProxy:
+class LoopbackServer:
+    """A TCP server of a test's own on 127.0.0.1, on a free port; each connection is
+    handed to `_accept`. The proxies and pages the tests put beside a server."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    origin = base_url
+    """What a browser calls the pages this server serves."""
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+class StallingProxy(LoopbackServer):
     """A TCP proxy on loopback in front of a server, for a network path that dies without
     saying so: `stall()` stops every connection open now from forwarding either way, and
     does not close it (so no peer hears a thing), while later connections flow normally;
     `cut()` then closes the stalled ones, as a network eventually reports a dead path."""
 
     def __init__(self, target_port: int) -> None:
+        super().__init__()
         self.target_port = target_port
-        self.port = 0
-        self._server: asyncio.Server | None = None
         self._links: list[_Link] = []
         self._stalled: list[_Link] = []
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
@@ -524,6 +543,4 @@ class StallingProxy:
     async def close(self) -> None:
         self.stall()
         self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        await super().close()

@@ -15,37 +15,27 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.helpers import ADMIN_KEY, AUTH, ServerProcess, StallingProxy, spawn_server
+from tests.helpers import (
+    ADMIN_KEY,
+    AUTH,
+    LoopbackServer,
+    ServerProcess,
+    StallingProxy,
+    spawn_server,
+)
 
 PAGE = b"<!doctype html><title>spa</title><p>An SPA on its own origin.</p>"
 
 
-class PageServer:
+class PageServer(LoopbackServer):
     """A static page on 127.0.0.1 on a port of its own: an origin the API is not on."""
 
-    def __init__(self) -> None:
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         head = f"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {len(PAGE)}\r\n"
         writer.write(head.encode() + b"connection: close\r\n\r\n" + PAGE)
         await writer.drain()
         writer.close()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 @contextlib.asynccontextmanager

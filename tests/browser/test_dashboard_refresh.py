@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Frame, Page, WebSocket, expect
 from tests.browser.conftest import TTL, Board
 from tests.browser.test_cors import page_server
 from tests.browser.test_token_refresh import expiry
-from tests.helpers import _pump, eventually
+from tests.helpers import LoopbackServer, _pump, eventually
 
 
 class Sockets:
@@ -138,27 +138,18 @@ async def test_tokens_from_other_windows_are_ignored(page: Page, board: Board) -
     assert await frame.evaluate("window.seen") == ["0", "1"]
 
 
-class AppOrigin:
+class AppOrigin(LoopbackServer):
     """One origin for an app and Switchboard, as a reverse proxy makes it: `POST /mint` is
     the app's token endpoint (a 3-second token for a viewer holding the app's session
     cookie), everything else is passed to Switchboard (a WebSocket as it is; a request with
     `Connection: close`, so that every request on this origin is routed on its own)."""
 
     def __init__(self, board: Board) -> None:
+        super().__init__()
         self.board = board
-        self.port = 0
         self.connections = 0
         self.mints: list[dict[str, str]] = []
-        self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -208,9 +199,7 @@ class AppOrigin:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        await super().close()
 
 
 @pytest.fixture
