@@ -54,7 +54,7 @@ def asyncapi_schema(
     pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     """The official AsyncAPI 3.0.0 JSON Schema (draft-07, bundled), from @asyncapi/specs."""
-    cache = pytestconfig.cache
+    cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
     folder = cache.mkdir("asyncapi-specs") if cache else tmp_path_factory.mktemp("specs")
     cached = folder / f"{SPECS_VERSION}-3.0.0-without-id.json"
     if not cached.exists() or sha256(cached.read_bytes()) != SCHEMA_SHA256:
