@@ -7,6 +7,7 @@ import base64
 import contextlib
 import io
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -37,11 +38,22 @@ TOKEN_SECRET = f"sbtest-secret-{uuid.uuid4().hex}"
 """`SWITCHBOARD_SECRET` of in-process test servers, so tests can forge expired tokens."""
 
 
+SERVER_PORTS = range(20_000, 32_000)
+"""Below Linux's ephemeral range (32768-60999): a port picked for a server here is never
+taken meanwhile as the source port of some outgoing connection (a benchmark or a test
+opening thousands of them made a picked port busy by the time the server bound it)."""
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port that is free now, for a server about to start on it."""
+    while True:
+        port = random.choice(SERVER_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 @dataclass
