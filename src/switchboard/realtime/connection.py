@@ -33,10 +33,13 @@ class Outbox:
     connection uses. An idle connection holds no buffer: its deque is made with the first
     frame queued (an empty `asyncio.Queue` is four deques, about 3 KiB)."""
 
-    __slots__ = ("_frames", "_waiter", "maxsize")
+    __slots__ = ("_frames", "_waiter", "maxsize", "on_put")
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
+        self.on_put: Callable[[], None] | None = None
+        """Called after every frame queued: a transport that sends only while something is
+        queued starts its sender here (`realtime/websocket.py`)."""
         self._frames: deque[str | None] | None = None
         self._waiter: asyncio.Future[None] | None = None
 
@@ -56,6 +59,8 @@ class Outbox:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        if self.on_put is not None:
+            self.on_put()
 
     def get_nowait(self) -> str | None:
         """The oldest frame; `asyncio.QueueEmpty` when there is none."""
