@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import structlog
 
@@ -28,10 +28,13 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-class Outbox:
-    """A bounded FIFO of frames with one waiting reader, the part of `asyncio.Queue` a
-    connection uses. An idle connection holds no buffer: its deque is made with the first
-    frame queued (an empty `asyncio.Queue` is four deques, about 3 KiB)."""
+T = TypeVar("T")
+
+
+class Outbox(Generic[T]):
+    """A bounded FIFO with one waiting reader, the part of `asyncio.Queue` a connection
+    uses. An idle connection holds no buffer: the deque is made with the first item queued
+    and let go once emptied (an empty `asyncio.Queue` is four deques, about 3 KiB)."""
 
     __slots__ = ("_frames", "_waiter", "maxsize", "on_put")
 
@@ -40,7 +43,7 @@ class Outbox:
         self.on_put: Callable[[], None] | None = None
         """Called after every frame queued: a transport that sends only while something is
         queued starts its sender here (`realtime/websocket.py`)."""
-        self._frames: deque[str | None] | None = None
+        self._frames: deque[T] | None = None
         self._waiter: asyncio.Future[None] | None = None
 
     def qsize(self) -> int:
@@ -49,7 +52,7 @@ class Outbox:
     def empty(self) -> bool:
         return not self._frames
 
-    def put_nowait(self, frame: str | None) -> None:
+    def put_nowait(self, frame: T) -> None:
         """Append `frame`; `asyncio.QueueFull` when the queue holds `maxsize` already."""
         if self._frames is None:
             self._frames = deque()
@@ -62,13 +65,17 @@ class Outbox:
         if self.on_put is not None:
             self.on_put()
 
-    def get_nowait(self) -> str | None:
+    def get_nowait(self) -> T:
         """The oldest frame; `asyncio.QueueEmpty` when there is none."""
-        if not self._frames:
+        frames = self._frames
+        if not frames:
             raise asyncio.QueueEmpty
-        return self._frames.popleft()
+        frame = frames.popleft()
+        if not frames:
+            self._frames = None
+        return frame
 
-    async def get(self) -> str | None:
+    async def get(self) -> T:
         """The oldest frame, waiting for one (a cancelled wait takes nothing)."""
         while not self._frames:
             self._waiter = asyncio.get_running_loop().create_future()
@@ -76,7 +83,7 @@ class Outbox:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._frames.popleft()
+        return self.get_nowait()
 
 
 class Signal:
@@ -134,7 +141,7 @@ class Connection:
         self.principal = principal
         self.slot = slot
         """Whose connection this counts as for the per-credential limit (`Connections`)."""
-        self.queue = Outbox(max_queue)
+        self.queue: Outbox[str | None] = Outbox(max_queue)
         self.max_bytes = max_bytes
         """Bound on the text queued for this client (0: only the message bound applies)."""
         self.queued_bytes = 0
