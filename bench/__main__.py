@@ -104,10 +104,18 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument(
         "--only",
-        choices=["fanout", "writes"],
+        choices=["fanout", "writes", "idle"],
         default=None,
-        help="only the 1,000-subscriber fan-out and saturation phases, or only the write path"
-        " (store floor, REST writes, the idle single PATCH, batches)",
+        help="only the 1,000-subscriber fan-out and saturation phases, only the write path"
+        " (store floor, REST writes, the idle single PATCH, batches), or only the idle"
+        " connections on one worker",
+    )
+    parser.add_argument(
+        "--idle",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=None,
+        metavar="N,N",
+        help="how many idle connections the idle phases hold (default 1000,10000)",
     )
     args = parser.parse_args()
     raise_fd_limit()
@@ -118,7 +126,9 @@ def main() -> int:
     try:
         server = start_server(db, prefix, workers=2)
         try:
-            if args.quick:
+            if args.only == "idle":
+                pass  # the idle phases below start their own one-worker servers
+            elif args.quick:
                 phases.append(fanout(server, "fan-out 20 subs @20/s", 20, 20, 3))
                 phases += write_phases(server, db, quick=True)
             elif args.only == "writes":
@@ -145,13 +155,15 @@ def main() -> int:
         finally:
             server.stop()
         if args.only != "writes":
-            single = start_server(db, prefix, workers=1)
-            try:
-                for n in (100,) if args.quick else (1000, 10_000):
+            # A fresh worker per count: a worker keeps the heap its last clients grew.
+            for n in args.idle or ((100,) if args.quick else (1000, 10_000)):
+                single = start_server(db, prefix, workers=1)
+                try:
                     phases.append(idle_connections(single, n))
-            finally:
-                single.stop()
-            phases.append(reference(100 if args.quick else 1000, 50 if args.quick else 200))
+                finally:
+                    single.stop()
+            if args.only != "idle":
+                phases.append(reference(100 if args.quick else 1000, 50 if args.quick else 200))
     finally:
         asyncio.run(_database(name, False))
     result = {

@@ -178,7 +178,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HttpMetricsMiddleware, router=app.router)  # sees every answer
     app.include_router(api_router)
     app.include_router(ops_router)
-    app.add_api_websocket_route("/ws", websocket_endpoint)
+    app.add_api_websocket_route("/ws", websocket_endpoint)  # listed; reached directly:
+    app.direct_websockets = {"/ws": websocket_endpoint}
     app.include_router(web.router)
     app.mount("/static", web.static_files, name="static")
     return app

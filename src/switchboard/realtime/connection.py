@@ -11,8 +11,9 @@ without bound.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import structlog
 
@@ -25,6 +26,103 @@ if TYPE_CHECKING:
     from switchboard.realtime.hub import BoardChange
 
 log = structlog.get_logger(__name__)
+
+
+T = TypeVar("T")
+
+
+class Outbox(Generic[T]):
+    """A bounded FIFO with one waiting reader, the part of `asyncio.Queue` a connection
+    uses. An idle connection holds no buffer: the deque is made with the first item queued
+    and let go once emptied (an empty `asyncio.Queue` is four deques, about 3 KiB)."""
+
+    __slots__ = ("_frames", "_waiter", "maxsize", "on_put")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.on_put: Callable[[], None] | None = None
+        """Called after every frame queued: a transport that sends only while something is
+        queued starts its sender here (`realtime/websocket.py`)."""
+        self._frames: deque[T] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def qsize(self) -> int:
+        return len(self._frames) if self._frames is not None else 0
+
+    def empty(self) -> bool:
+        return not self._frames
+
+    def put_nowait(self, frame: T) -> None:
+        """Append `frame`; `asyncio.QueueFull` when the queue holds `maxsize` already."""
+        if self._frames is None:
+            self._frames = deque()
+        elif len(self._frames) >= self.maxsize:
+            raise asyncio.QueueFull
+        self._frames.append(frame)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.on_put is not None:
+            self.on_put()
+
+    def get_nowait(self) -> T:
+        """The oldest frame; `asyncio.QueueEmpty` when there is none."""
+        frames = self._frames
+        if not frames:
+            raise asyncio.QueueEmpty
+        frame = frames.popleft()
+        if not frames:
+            self._frames = None
+        return frame
+
+    async def get(self) -> T:
+        """The oldest frame, waiting for one (a cancelled wait takes nothing)."""
+        while not self._frames:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.get_nowait()
+
+
+class Signal:
+    """A flag coroutines can wait for, like `asyncio.Event`, but with no deque of waiters
+    until someone waits (most connections never do)."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
 
 
 class Connection:
@@ -43,19 +141,19 @@ class Connection:
         self.principal = principal
         self.slot = slot
         """Whose connection this counts as for the per-credential limit (`Connections`)."""
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
+        self.queue: Outbox[str | None] = Outbox(max_queue)
         self.max_bytes = max_bytes
         """Bound on the text queued for this client (0: only the message bound applies)."""
         self.queued_bytes = 0
         self.subscriptions: dict[str, Subscription] = {}
         self.close_code: int | None = None
-        self.closed = asyncio.Event()
+        self.closed = Signal()
         """Set by `close`: the transport should finish (or give up) and end the connection."""
         self.write_frame: Callable[[bytes], bool] | None = transport.write_now
         """The transport's fast path, read once here: fan-out calls it for every event."""
         self.sending = False
         """The transport is sending a queued frame right now."""
-        self._drained = asyncio.Event()
+        self._drained = Signal()
         """Set whenever the transport takes a frame (or the connection closes): `send` waits."""
 
     async def next_frame(self) -> str | None:

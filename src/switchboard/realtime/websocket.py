@@ -1,9 +1,11 @@
 """The `/ws` endpoint and the WebSocket transport: check who connects, then read
 frames, dispatch on `type`, answer in order.
 
-Each connection handles its own frames one at a time, so replies keep the
-order of requests; fan-out reaches it through its `Subscription`s meanwhile,
-and one writer task sends whatever is queued.
+Each connection handles its own frames one at a time, in the task uvicorn runs it in, so
+replies keep the order of requests; fan-out reaches it through its `Subscription`s
+meanwhile. A frame the fan-out fast path could not write is queued, and a `Writer` task
+sends it: that task exists only while something is queued, so an idle connection is one
+task.
 """
 
 from __future__ import annotations
@@ -141,20 +143,81 @@ def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
     return origin.split("://", 1)[-1].rstrip("/") == host
 
 
-async def _write(websocket: WebSocket, connection: Connection) -> None:
-    """Send queued frames; after `Connection.close`, send the close frame with its code."""
-    next_frame, send = connection.next_frame, websocket.send
-    try:
-        while (frame := await next_frame()) is not None:
-            connection.sending = True
-            await send({"type": "websocket.send", "text": frame})
-            connection.sending = False
-    except (WebSocketDisconnect, OSError, RuntimeError):
-        return  # the client went away; the reader notices and cleans up
-    if connection.close_code is not None:
-        with contextlib.suppress(OSError, RuntimeError):
-            await websocket.close(connection.close_code)
-            connection.close_sent()
+class Writer:
+    """Sends a connection's queued frames, in a task started by the first frame queued
+    and ended once the queue is empty. A connection the server closes (slow consumer,
+    revoked key, shutdown) has its queue dropped; its close frame then goes out right
+    behind the last data frame the transport holds (`wire.close_now`), every time, however
+    slowly the client reads, and the reader sees the disconnect. Without the wire extension
+    the close goes through ASGI, given `close_timeout` to get past what the client has not
+    read yet, after which the connection's own task is cancelled."""
+
+    __slots__ = ("close_now", "close_timeout", "connection", "gave_up", "main", "task", "websocket")
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        connection: Connection,
+        *,
+        close_now: Callable[[int], bool] | None,
+        close_timeout: float,
+    ) -> None:
+        self.websocket = websocket
+        self.connection = connection
+        self.close_now = close_now
+        self.close_timeout = close_timeout
+        self.main = asyncio.current_task()
+        """The connection's own task (it reads the client's frames)."""
+        self.task: asyncio.Task[None] | None = None
+        self.gave_up = False
+        """The close did not get out within `close_timeout`: the connection's task was
+        cancelled by this writer, not by the server."""
+
+    def wake(self) -> None:
+        """A frame was queued (`Outbox.on_put`): send it, or close."""
+        connection = self.connection
+        code = connection.close_code
+        if code is not None and self.close_now is not None:
+            task, self.task = self.task, None
+            if task is not None:
+                task.cancel()  # it holds at most one frame not yet written: dropped
+            if self.close_now(code):
+                connection.close_sent()
+            return
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="ws writer")
+            if code is not None:
+                asyncio.get_running_loop().call_later(self.close_timeout, self._give_up)
+
+    def _give_up(self) -> None:
+        if self.main is not None and not self.main.done():
+            self.gave_up = True
+            self.main.cancel()
+
+    async def _run(self) -> None:
+        connection, send = self.connection, self.websocket.send
+        try:
+            while not connection.queue.empty():
+                frame = await connection.next_frame()  # at once: the queue is not empty
+                if frame is None:
+                    with contextlib.suppress(OSError, RuntimeError):
+                        await self.websocket.close(connection.close_code or CloseCode.NORMAL)
+                        connection.close_sent()
+                    return
+                connection.sending = True
+                await send({"type": "websocket.send", "text": frame})
+                connection.sending = False
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            return  # the client went away; the reader notices and cleans up
+        finally:
+            if self.task is asyncio.current_task():
+                self.task = None
+
+    async def stop(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def _refuse(websocket: WebSocket, code: CloseCode, kind: str, message: str) -> None:
@@ -200,36 +263,30 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 async def _serve(
     websocket: WebSocket, node: Node, connection: Connection, transport: WebSocketTransport
 ) -> None:
-    """Run the reader and the writer until either side ends the connection.
-
-    A connection the server closes (slow consumer, revoked key, shutdown) has its
-    queue dropped; its close frame then goes out right behind the last data frame
-    the transport holds (`wire.close_now`), every time, however slowly the client
-    reads. Without the wire extension the writer sends it through ASGI, given
-    `ws_close_timeout` to get past what the client has not read yet.
-    """
-    close_now = transport.close_now
+    """Read the client's frames in this task until either side ends the connection; a
+    `Writer` sends what is queued meanwhile."""
     handler = Handler(connection, node)
     handler.expiry.arm(connection.principal.expires_at)
-    writer = asyncio.create_task(_write(websocket, connection), name="ws writer")
-    reader = asyncio.create_task(_read(websocket, node, handler), name="ws reader")
-    closing = asyncio.create_task(connection.closed.wait(), name="ws closing")
+    writer = Writer(
+        websocket,
+        connection,
+        close_now=transport.close_now,
+        close_timeout=node.settings.ws_close_timeout,
+    )
+    connection.queue.on_put = writer.wake
     try:
-        await asyncio.wait({writer, reader, closing}, return_when=asyncio.FIRST_COMPLETED)
-        if connection.close_code is not None:
-            if close_now is not None:
-                writer.cancel()  # it holds at most one frame not yet written: dropped
-                await asyncio.gather(writer, return_exceptions=True)
-                if close_now(connection.close_code):
-                    connection.close_sent()
-            else:
-                await asyncio.wait({writer}, timeout=node.settings.ws_close_timeout)
+        if not connection.queue.empty():  # closed already (a stopping worker)
+            writer.wake()
+        await _read(websocket, node, handler)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not writer.gave_up or task is None or task.uncancel() > 0:
+            raise
     finally:
+        connection.queue.on_put = None
         handler.expiry.cancel()
         handler.close()
-        for task in (writer, reader, closing):
-            task.cancel()
-        await asyncio.gather(writer, reader, closing, return_exceptions=True)
+        await writer.stop()
 
 
 async def _read(websocket: WebSocket, node: Node, handler: Handler) -> None:
