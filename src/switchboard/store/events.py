@@ -54,8 +54,9 @@ async def lock_board(tx: Tx, slug: str) -> Board:
 
 async def record(tx: Tx, board: Board | Head, name: str, data: EventData) -> Event:
     """Append the board's next event to the transaction (the board must be locked): the
-    event row and the board's new seq are queued (`Tx.queue`), sent with the write's
-    other changes just before it commits.
+    event row, and a `Head`'s new seq, are queued (`Tx.queue`), sent with the write's
+    other changes just before it commits (an ORM `Board`'s seq is flushed with the rest
+    of the row, so it is not written twice).
 
     `data` may be a function, called once the seq is allocated: data that shows the
     board itself must show this event's seq, not the one before it."""
@@ -63,7 +64,8 @@ async def record(tx: Tx, board: Board | Head, name: str, data: EventData) -> Eve
     if callable(data):
         data = data()
     at = utcnow()
-    tx.queue(update(BOARDS).where(BOARDS.c.id == board.id).values(seq=board.seq))
+    if isinstance(board, Head):  # an ORM `Board` is written by the session's own flush
+        tx.queue(update(BOARDS).where(BOARDS.c.id == board.id).values(seq=board.seq))
     tx.queue(insert(EVENTS).values(board_id=board.id, seq=board.seq, name=name, data=data, at=at))
     event = Event(board_id=board.id, seq=board.seq, name=name, data=data, at=at)  # not added
     tx.events.append((board.slug, event))
