@@ -120,44 +120,46 @@ async def test_a_waiting_send_gives_up_when_the_connection_closes() -> None:
     assert await queued(connection) == [None]
 
 
-async def test_send_event_writes_straight_away_when_nothing_is_queued() -> None:
+async def test_send_events_writes_straight_away_when_nothing_is_queued() -> None:
     transport = FastTransport()
     connection = Connection(transport, max_queue=10)
-    connection.send_event(1, frame(1), b"wire-1")
+    connection.send_events(((1, frame(1), b"wire-1", None),), b"wire-1")
     assert transport.written == [b"wire-1"]
     assert connection.queue.empty()
 
 
-async def test_send_event_queues_behind_a_backlog_and_keeps_order() -> None:
+async def test_send_events_queues_behind_a_backlog_and_keeps_order() -> None:
     transport = FastTransport()
     connection = Connection(transport, max_queue=10)
     connection.send_nowait("reply")
-    connection.send_event(1, frame(1), b"wire-1")
-    connection.send_event(2, frame(2), b"wire-2")
+    connection.send_events(((1, frame(1), b"wire-1", None),), b"wire-1")
+    connection.send_events(((2, frame(2), b"wire-2", None),), b"wire-2")
     assert transport.written == []
     assert await queued(connection) == ["reply", frame(1), frame(2)]
-    connection.send_event(3, frame(3), b"wire-3")  # drained: the fast path again
+    connection.send_events(
+        ((3, frame(3), b"wire-3", None),), b"wire-3"
+    )  # drained: the fast path again
     assert transport.written == [b"wire-3"]
 
 
-async def test_send_event_queues_while_sending_or_when_the_transport_refuses() -> None:
+async def test_send_events_queues_while_sending_or_when_the_transport_refuses() -> None:
     transport = FastTransport()
     connection = Connection(transport, max_queue=10)
     connection.sending = True
-    connection.send_event(1, frame(1), b"wire-1")
+    connection.send_events(((1, frame(1), b"wire-1", None),), b"wire-1")
     connection.sending = False
     assert await queued(connection) == [frame(1)]
     transport.accepts = False
-    connection.send_event(2, frame(2), b"wire-2")
+    connection.send_events(((2, frame(2), b"wire-2", None),), b"wire-2")
     assert await queued(connection) == [frame(2)]
     assert transport.written == []
 
 
-async def test_send_event_writes_nothing_once_closed() -> None:
+async def test_send_events_writes_nothing_once_closed() -> None:
     transport = FastTransport()
     connection = Connection(transport, max_queue=10)
     connection.close(CloseCode.NORMAL)
-    connection.send_event(1, frame(1), b"wire-1")
+    connection.send_events(((1, frame(1), b"wire-1", None),), b"wire-1")
     assert transport.written == []
     assert await queued(connection) == [None]
 
@@ -218,7 +220,7 @@ async def test_other_closes_are_not_counted_as_slow_consumers() -> None:
 async def test_sse_formats_live_events_with_their_seq() -> None:
     connection = Connection(SseTransport(), max_queue=10)
     assert connection.write_frame is None  # no fast path: every event is queued
-    connection.send_event(7, frame(7), b"ignored")
+    connection.send_events(((7, frame(7), b"ignored", None),), b"ignored")
     assert await queued(connection) == [f"id: 7\ndata: {frame(7)}\n\n"]
 
 
@@ -238,7 +240,7 @@ async def test_sse_formats_replies_by_their_type() -> None:
 
 async def test_sse_lost_access_ends_the_stream_after_what_is_queued() -> None:
     connection = Connection(SseTransport(), max_queue=10)
-    connection.send_event(5, frame(5, "board.deleted"), b"")
+    connection.send_events(((5, frame(5, "board.deleted"), b"", None),), b"")
     connection.transport.lost_access(connection, CHANNEL)
     assert connection.close_code == CloseCode.NORMAL
     assert await queued(connection) == [f"id: 5\ndata: {frame(5, 'board.deleted')}\n\n", None]

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import orjson
 
 from switchboard.broker.memory import MemoryBroker
 from switchboard.metrics import METRICS
-from switchboard.realtime.hub import BoardChange, Hub
+from switchboard.realtime.hub import RUN_MAX_BYTES, RUN_MAX_EVENTS, BoardChange, Hub
 from switchboard.realtime.publisher import Publisher
 from switchboard.realtime.wire import text_frame
+from switchboard.store import boards
 from switchboard.store.db import Database
 from switchboard.store.widgets import put_widget
 from tests.unit.twins import (
@@ -203,3 +205,73 @@ async def test_close_stops_every_task(hub: Hub) -> None:
     await hub.close()
     assert hub.channels == {}
     assert [task.get_name() for task in started if not task.done()] == []
+
+
+async def commit_together(db: Database, values: list[str]) -> list[tuple[str, Any]]:
+    """Several events committed in one write, to be published back to back."""
+    async with db.transaction() as tx:
+        for value in values:
+            await put_widget(
+                tx, SLUG, "w", kind="text", title="", config={}, value=value, if_match=None
+            )
+    return list(tx.events)
+
+
+async def test_what_arrives_together_goes_out_as_one_run(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    """Events the broker delivered while the pump was busy reach each sink as one run whose
+    wire is their frames back to back (one write per connection), in order."""
+    first, second = await joined(hub, 2)
+    await publisher.publish(await commit_together(db, ["a", "b", "c"]))
+    await eventually(lambda: second.seqs == [1, 2, 3])
+    for sink in (first, second):
+        [run] = sink.runs
+        assert (run.first, run.last, run.plain) == (1, 3, True)
+        assert run.wire == b"".join(wire for _, _, wire, _ in run.events)
+    assert first.runs[0] is second.runs[0]  # built once for every sink
+    await set_text(db, publisher, "alone")
+    await eventually(lambda: first.seqs[-1] == 4)
+    assert first.runs[-1].wire == first.events[-1][2]  # a run of one: its own frame
+
+
+async def test_a_run_is_bounded(hub: Hub, db: Database, publisher: Publisher) -> None:
+    sink = RecordingSink()
+    await hub.join(CHANNEL, sink)
+    await publisher.publish(await commit_together(db, [str(i) for i in range(RUN_MAX_EVENTS + 6)]))
+    await eventually(lambda: len(sink.seqs) == RUN_MAX_EVENTS + 6)
+    assert [len(run.events) for run in sink.runs] == [RUN_MAX_EVENTS, 6]
+    big = "x" * 9000  # about 9 KB a frame: a run ends at the frame that takes it past 64 KiB
+    await publisher.publish(await commit_together(db, [big] * 10))
+    await eventually(lambda: len(sink.seqs) == RUN_MAX_EVENTS + 16)
+    *full, rest = sink.runs[2:]
+    assert full
+    assert sum(len(run.events) for run in sink.runs[2:]) == 10
+    for run in full:
+        assert len(run.wire) >= RUN_MAX_BYTES > len(run.wire) - len(run.events[-1][2])
+    assert len(rest.wire) < RUN_MAX_BYTES
+
+
+async def test_a_run_ends_before_a_gap_is_filled_from_the_store(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    sink = RecordingSink()
+    await hub.join(CHANNEL, sink)
+    events = await commit_together(db, ["a", "b", "c", "d"])
+    await publisher.publish([events[0], events[1], events[3]])  # "c" never published
+    await eventually(lambda: sink.seqs == [1, 2, 3, 4])
+    assert [(run.first, run.last) for run in sink.runs] == [(1, 2), (3, 4)]
+
+
+async def test_a_run_holding_an_access_change_is_not_plain(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    sink = RecordingSink()
+    await hub.join(CHANNEL, sink)
+    async with db.transaction() as tx:
+        await put_widget(tx, SLUG, "w", kind="text", title="", config={}, value="a", if_match=None)
+        await boards.update_board(tx, SLUG, {"public": False}, if_match=None)
+    await publisher.publish(tx.events)
+    await eventually(lambda: len(sink.seqs) == 2)
+    [run] = sink.runs
+    assert not run.plain

@@ -9,7 +9,7 @@ import orjson
 from switchboard.auth.principal import ANONYMOUS, Principal, Role
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection, Subscription
-from switchboard.realtime.hub import BoardChange
+from switchboard.realtime.hub import BoardChange, Run
 from switchboard.realtime.transport import Transport
 from tests.unit.twins import CHANNEL, SLUG, frame, queued
 
@@ -40,7 +40,8 @@ def subscription(
 def deliver(sub: Subscription, seq: int, change: BoardChange | None = None) -> None:
     event = {None: "widget.updated", PRIVATE: "board.updated", PUBLIC: "board.updated"}
     name = event.get(change, "board.deleted")
-    sub.deliver(seq, frame(seq, name), f"wire-{seq}".encode(), change)
+    wire = f"wire-{seq}".encode()
+    sub.deliver(Run(((seq, frame(seq, name), wire, change),), wire, plain=change is None))
 
 
 async def seqs(sub: Subscription) -> list[int | None]:
@@ -153,3 +154,65 @@ async def test_anonymous_viewers_get_only_the_public_presence_frame() -> None:
     sub.notice("full", "public")
     sub.notice("full only", None)  # nothing changed for anonymous viewers
     assert await queued(sub.connection) == ["public"]
+
+
+def run(*seqs: int, change_at: int | None = None) -> Run:
+    """A run as a channel builds it; the event at `change_at` makes the board private."""
+    events = tuple(
+        (
+            seq,
+            frame(seq, "board.updated" if seq == change_at else "widget.updated"),
+            f"wire-{seq}".encode(),
+            PRIVATE if seq == change_at else None,
+        )
+        for seq in seqs
+    )
+    return Run(events, b"".join(e[2] for e in events), plain=change_at is None)
+
+
+def fast_subscription(principal: Principal = ANONYMOUS) -> tuple[Subscription, list[bytes]]:
+    """A live subscription on a connection whose transport has the fast path."""
+    written: list[bytes] = []
+
+    def write(wire: bytes) -> bool:
+        written.append(wire)
+        return True
+
+    transport = Transport()
+    transport.write_now = write
+    return Subscription(Connection(transport, max_queue=50, principal=principal), CHANNEL), written
+
+
+async def test_a_run_in_step_goes_out_in_one_write() -> None:
+    sub, written = fast_subscription()
+    await sub.go_live(0)
+    sub.deliver(run(1, 2, 3))
+    assert written == [b"wire-1wire-2wire-3"]
+    assert sub.position == 3
+
+
+async def test_a_run_overlapping_the_snapshot_goes_out_from_past_it() -> None:
+    sub, written = fast_subscription()
+    await sub.go_live(2)
+    sub.deliver(run(1, 2, 3, 4))
+    assert written == [b"wire-3", b"wire-4"]
+    assert sub.position == 4
+
+
+async def test_a_run_is_buffered_whole_until_live() -> None:
+    sub, _ = subscription()
+    sub.deliver(run(1, 2))
+    sub.deliver(run(3, 4))
+    await sub.go_live(1)
+    assert await seqs(sub) == [2, 3, 4]
+
+
+async def test_a_run_that_makes_the_board_private_stops_at_the_change() -> None:
+    sub, written = fast_subscription()
+    await sub.go_live(0)
+    sub.deliver(run(1, 2, 3, change_at=2))
+    assert written == [b"wire-1"]  # the change and what follows never reach this viewer
+    sub, written = fast_subscription(READER)
+    await sub.go_live(0)
+    sub.deliver(run(1, 2, 3, change_at=2))
+    assert written == [b"wire-1", b"wire-2", b"wire-3"]  # in scope: every event, checked

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from switchboard.realtime.connection import Connection
-from switchboard.realtime.hub import BoardChange
+from switchboard.realtime.hub import BoardChange, Run
 from switchboard.realtime.publisher import Publisher
 from switchboard.resources import channel_name
 from switchboard.store import boards
@@ -66,13 +66,16 @@ class RecordingSink:
     def __init__(self) -> None:
         self.events: list[tuple[int, dict[str, Any], bytes, BoardChange | None]] = []
         self.notices: list[tuple[str, str | None]] = []
+        self.runs: list[Run] = []
 
     @property
     def seqs(self) -> list[int]:
         return [seq for seq, *_ in self.events]
 
-    def deliver(self, seq: int, frame: str, wire: bytes, change: BoardChange | None) -> None:
-        self.events.append((seq, orjson.loads(frame), wire, change))
+    def deliver(self, run: Run) -> None:
+        self.runs.append(run)
+        for seq, frame, wire, change in run.events:
+            self.events.append((seq, orjson.loads(frame), wire, change))
 
     def notice(self, frame: str, public_frame: str | None) -> None:
         self.notices.append((frame, public_frame))

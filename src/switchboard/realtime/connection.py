@@ -23,7 +23,9 @@ from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.transport import Transport
 
 if TYPE_CHECKING:
-    from switchboard.realtime.hub import BoardChange
+    from collections.abc import Sequence
+
+    from switchboard.realtime.hub import BoardChange, Delivery, Run
 
 log = structlog.get_logger(__name__)
 
@@ -164,8 +166,9 @@ class Connection:
         self._drained.set()
         return frame
 
-    def send_event(self, seq: int, frame: str, wire: bytes) -> None:
-        """Fan-out: write the pre-built frame straight away when nothing is ahead of it."""
+    def send_events(self, events: Sequence[Delivery], wire: bytes) -> None:
+        """Fan-out: write the pre-built frames (`wire`: those of `events`, back to back)
+        straight away when nothing is ahead of them, else queue them one by one."""
         write = self.write_frame
         if (
             write is not None
@@ -175,7 +178,8 @@ class Connection:
             and write(wire)
         ):
             return
-        self.send_nowait(self.transport.event(seq, frame))
+        for seq, frame, _, _ in events:
+            self.send_nowait(self.transport.event(seq, frame))
 
     def send_nowait(self, frame: str) -> None:
         """Queue a frame without waiting; a full queue means a slow consumer."""
@@ -276,37 +280,46 @@ class Subscription:
         self.on_lost = on_lost
         """Called when the board becomes unreadable to the connection (unsubscribe it)."""
         self.position = 0
-        self.pending: list[tuple[int, str, bytes, BoardChange | None]] | None = []
+        self.pending: list[Delivery] | None = []
         self.wants_presence = False
         self.in_presence = False
         """Counted in presence: set once read access was checked."""
 
-    def deliver(self, seq: int, frame: str, wire: bytes, change: BoardChange | None) -> None:
+    def deliver(self, run: Run) -> None:
         if self.pending is not None:
-            self.pending.append((seq, frame, wire, change))
+            self.pending.extend(run.events)
             if len(self.pending) > self.connection.queue.maxsize:
                 self.pending = None
                 self.connection.slow_consumer()
             return
-        self._pass(seq, frame, wire, change)
-
-    def _pass(self, seq: int, frame: str, wire: bytes, change: BoardChange | None) -> None:
-        if seq <= self.position:
+        if run.plain and run.first == self.position + 1:  # in step: the run goes out whole
+            self.position = run.last
+            self.connection.send_events(run.events, run.wire)
             return
+        for event in run.events:
+            if not self._pass(*event):
+                return
+
+    def _pass(self, seq: int, frame: str, wire: bytes, change: BoardChange | None) -> bool:
+        """One event, checked on its own; False once nothing more may go out on this
+        subscription (the rest of its run included)."""
+        if seq <= self.position:
+            return True
         if seq != self.position + 1:
             # The hub forwards gapless from before this subscription began; never expected.
             log.error("subscription_gap", channel=self.channel, position=self.position, seq=seq)
             self.connection.close(CloseCode.TRY_AGAIN_LATER)
-            return
+            return False
         self.position = seq
         if change is not None and not self._may_see(change):
             if not change.live:  # it could read the board until now: it sees the deletion
-                self.connection.send_event(seq, frame, wire)
+                self.connection.send_events(((seq, frame, wire, change),), wire)
             self.pending = None  # nothing more goes out on this subscription
             if self.on_lost is not None:
                 self.on_lost(self)
-            return
-        self.connection.send_event(seq, frame, wire)
+            return False
+        self.connection.send_events(((seq, frame, wire, change),), wire)
+        return True
 
     def _may_see(self, change: BoardChange) -> bool:
         """Decided again at every change, with the connection's credential of the moment."""

@@ -40,6 +40,10 @@ log = structlog.get_logger(__name__)
 
 _RESYNC = b""  # inbox marker: "the broker may have missed messages, read the store"
 FILL_PAGE = 500
+RUN_MAX_EVENTS = 64
+RUN_MAX_BYTES = 64 * 1024
+"""A run ends at whichever comes first: about one transport write buffer's worth (uvloop's
+high-water mark), so what the fast path hands a socket stays as bounded as one frame was."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +70,41 @@ class BoardChange:
         return None
 
 
+Delivery = tuple[int, str, bytes, BoardChange | None]
+"""One event as a channel forwards it: its seq, its frame as text (queued paths), the same
+frame already framed for WebSocket (`realtime/wire.py`: the fast path), and the change it
+makes to who may read the board, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive events of one channel, handed to every sink together. `wire` is all of
+    their frames back to back: a connection that keeps up takes the run with one write,
+    one `send()` however many events arrived together. Runs form by themselves under
+    load (what the broker delivered while the pump was busy), never by waiting: an event
+    arriving alone is a run of one, sent at once."""
+
+    events: tuple[Delivery, ...]
+    wire: bytes
+    plain: bool
+    """No event of the run changes who may read the board (the common case): a
+    subscription that is live and in step passes it on whole."""
+
+    @property
+    def first(self) -> int:
+        return self.events[0][0]
+
+    @property
+    def last(self) -> int:
+        return self.events[-1][0]
+
+
 class Sink(Protocol):
     """Where a channel forwards to: one subscription of one connection."""
 
-    def deliver(self, seq: int, frame: str, wire: bytes, change: BoardChange | None) -> None:
-        """Called in seq order, without gaps, from the channel's pump. Must not block.
-        `wire` is the same frame, already framed for WebSocket (`realtime/wire.py`);
-        `change` says when the event changes who may read the board."""
+    def deliver(self, run: Run) -> None:
+        """Called in seq order, without gaps between runs, from the channel's pump. Must
+        not block."""
 
     def notice(self, frame: str, public_frame: str | None) -> None:
         """A frame outside the event stream (presence), and its version for anonymous
@@ -94,6 +126,11 @@ class Channel:
         self.last_seq = 0
         self.board_id: int | None = None
         self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._run_events: list[Delivery] = []
+        """Forwarded but not yet handed to the sinks: always empty across an await, so a
+        sink that joins meanwhile misses nothing (`_flush`)."""
+        self._run_bytes = 0
+        self._run_at: list[float] = []
         self.fill_requested = False
         self.closed = False
         """Set before the task is cancelled: the pump stops even if a cancellation is lost."""
@@ -113,19 +150,29 @@ class Channel:
         self.ready.set_result(None)
         while not self.closed:
             payload = await self.inbox.get()
-            try:
-                if payload is _RESYNC:
-                    self.fill_requested = False
-                    await self._fill(None)
-                else:
-                    await self._receive(payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # A store hiccup while filling: retry from the store on the next message.
-                log.warning("channel_fill_failed", channel=self.name, error=repr(exc))
-                await asyncio.sleep(0.5)
-                self.request_fill()
+            # Everything the broker has delivered meanwhile goes out as one run.
+            while True:
+                await self._take(payload)
+                if self.inbox.empty():
+                    break
+                payload = self.inbox.get_nowait()
+            self._flush()
+
+    async def _take(self, payload: bytes) -> None:
+        try:
+            if payload is _RESYNC:
+                self.fill_requested = False
+                await self._fill(None)
+            else:
+                await self._receive(payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A store hiccup while filling: retry from the store on the next message.
+            log.warning("channel_fill_failed", channel=self.name, error=repr(exc))
+            self._flush()
+            await asyncio.sleep(0.5)
+            self.request_fill()
 
     def request_fill(self) -> None:
         """Read the store for events after `last_seq` (once, however often asked before)."""
@@ -162,6 +209,7 @@ class Channel:
     async def _fill(self, up_to: int | None) -> None:
         """Forward stored events after `last_seq` (up to `up_to`, or all) in order."""
         while up_to is None or self.last_seq < up_to:
+            self._flush()  # what came before the gap goes out before the store is read
             async with self.hub.db.read() as session:
                 if self.board_id is None:
                     try:
@@ -177,19 +225,36 @@ class Channel:
                 return
 
     def _forward(self, seq: int, payload: bytes, at: datetime) -> None:
-        """Hand one event to every local sink: as text (queued paths) and as a ready
-        WebSocket frame (fast path), both made once here for all of them. `at` is the
-        event's timestamp, for the delivery lag (observed once, however many sinks)."""
+        """Add one event to the run being built: framed once here, as text (queued
+        paths) and as a ready WebSocket frame (fast path), for every sink. `at` is the
+        event's timestamp, for the delivery lag."""
         self.last_seq = seq
-        frame, wire = payload.decode(), text_frame(payload)
-        change = BoardChange.of(self.slug, payload)
+        wire = text_frame(payload)
+        self._run_events.append((seq, payload.decode(), wire, BoardChange.of(self.slug, payload)))
+        self._run_at.append(at.timestamp())
+        self._run_bytes += len(wire)
+        if len(self._run_events) >= RUN_MAX_EVENTS or self._run_bytes >= RUN_MAX_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Hand the run built so far to every local sink."""
+        events = self._run_events
+        if not events:
+            return
+        stamps = self._run_at
+        self._run_events, self._run_at, self._run_bytes = [], [], 0
+        wire = events[0][2] if len(events) == 1 else b"".join(event[2] for event in events)
+        run = Run(tuple(events), wire, plain=all(event[3] is None for event in events))
         sinks = tuple(self.sinks)
         for sink in sinks:
-            sink.deliver(seq, frame, wire, change)
-        METRICS.events_delivered.inc(len(sinks))  # once per event: a metric lock per delivery costs
-        METRICS.events_forwarded.inc()
-        # Clocks of two hosts may disagree: a negative lag would corrupt the histogram's sum.
-        METRICS.delivery_lag.observe(max(0.0, time.time() - at.timestamp()))
+            sink.deliver(run)
+        # Counted once per run: a metric lock per delivery costs.
+        METRICS.events_delivered.inc(len(sinks) * len(events))
+        METRICS.events_forwarded.inc(len(events))
+        now = time.time()
+        for at in stamps:
+            # Clocks of two hosts may disagree: a negative lag would corrupt the histogram.
+            METRICS.delivery_lag.observe(max(0.0, now - at))
 
 
 class Hub:
