@@ -47,6 +47,10 @@ async def _database(name: str, create: bool) -> str:
     return url
 
 
+KNEE_RATES = (4, 8, 12, 16, 20)
+"""Writes/s for `--only knee`: 20,000 to 100,000 deliveries/s to 5,000 subscribers."""
+
+
 def write_phases(server: Server, db: str, *, quick: bool) -> list[Phase]:
     """The write path against the store's own limit: the idle single PATCH first (nothing
     else running), then, per board count, the store floor (three statements, then one
@@ -104,11 +108,12 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument(
         "--only",
-        choices=["fanout", "writes", "idle"],
+        choices=["fanout", "writes", "idle", "knee"],
         default=None,
         help="only the 1,000-subscriber fan-out and saturation phases, only the write path"
-        " (store floor, REST writes, the idle single PATCH, batches), or only the idle"
-        " connections on one worker",
+        " (store floor, REST writes, the idle single PATCH, batches), only the idle"
+        " connections on one worker, or only 5,000 subscribers at rising write rates"
+        " (where latency turns up, and why: deliveries/s and CPU per delivery per rate)",
     )
     parser.add_argument(
         "--idle",
@@ -133,6 +138,9 @@ def main() -> int:
                 phases += write_phases(server, db, quick=True)
             elif args.only == "writes":
                 phases += write_phases(server, db, quick=False)
+            elif args.only == "knee":
+                for rate in KNEE_RATES:
+                    phases.append(fanout(server, f"knee 5000 subs @{rate}/s", 5000, rate, 10))
             elif args.only == "fanout":
                 phases.append(fanout(server, "fan-out 1000 subs @20/s", 1000, 20, 10))
                 phases.append(
@@ -154,7 +162,7 @@ def main() -> int:
                 phases += write_phases(server, db, quick=False)
         finally:
             server.stop()
-        if args.only != "writes":
+        if args.only in (None, "fanout", "idle"):
             # A fresh worker per count: a worker keeps the heap its last clients grew.
             for n in args.idle or ((100,) if args.quick else (1000, 10_000)):
                 single = start_server(db, prefix, workers=1)
@@ -162,8 +170,8 @@ def main() -> int:
                     phases.append(idle_connections(single, n))
                 finally:
                     single.stop()
-            if args.only != "idle":
-                phases.append(reference(100 if args.quick else 1000, 50 if args.quick else 200))
+        if args.only != "writes" and args.only != "idle":
+            phases.append(reference(100 if args.quick else 1000, 50 if args.quick else 200))
     finally:
         asyncio.run(_database(name, False))
     result = {
