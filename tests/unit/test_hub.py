@@ -13,7 +13,14 @@ import orjson
 
 from switchboard.broker.memory import MemoryBroker
 from switchboard.metrics import METRICS
-from switchboard.realtime.hub import RUN_MAX_BYTES, RUN_MAX_EVENTS, BoardChange, Hub
+from switchboard.realtime.hub import (
+    FANOUT_SLICE,
+    RUN_MAX_BYTES,
+    RUN_MAX_EVENTS,
+    BoardChange,
+    Hub,
+    Run,
+)
 from switchboard.realtime.publisher import Publisher
 from switchboard.realtime.wire import text_frame
 from switchboard.store import boards
@@ -275,3 +282,36 @@ async def test_a_run_holding_an_access_change_is_not_plain(
     await eventually(lambda: len(sink.seqs) == 2)
     [run] = sink.runs
     assert not run.plain
+
+
+async def test_a_large_fan_out_lets_the_loop_run_between_slices(
+    hub: Hub, db: Database, publisher: Publisher
+) -> None:
+    """A board with many subscribers on one worker does not hold the event loop for the
+    whole fan-out: other work runs between slices, and a sink that leaves meanwhile is
+    not handed the run."""
+    served: list[int] = []  # deliveries made by the time the loop got its turn
+    gone: list[RecordingSink] = []
+
+    class First(RecordingSink):
+        def deliver(self, run: Run) -> None:
+            super().deliver(run)
+            if not served and not gone:  # the first delivery of the fan-out
+                gone.append(self)  # placeholder until `between` runs
+                asyncio.get_running_loop().call_soon(between)
+
+    def between() -> None:
+        served.append(sum(len(sink.runs) for sink in sinks))
+        gone[0] = next(sink for sink in sinks if not sink.runs)
+        hub.leave(CHANNEL, gone[0])
+
+    sinks = [First() for _ in range(2 * FANOUT_SLICE + 50)]
+    for sink in sinks:
+        await hub.join(CHANNEL, sink)
+    await set_text(db, publisher, "a")
+    await eventually(lambda: sum(len(sink.runs) for sink in sinks) == len(sinks) - 1)
+    assert served[0] % FANOUT_SLICE == 0
+    assert 0 < served[0] < len(sinks)  # the loop ran in the middle of the fan-out
+    assert gone[0].runs == []  # left meanwhile: not handed the run
+    await asyncio.sleep(0.05)
+    assert sum(len(sink.runs) for sink in sinks) == len(sinks) - 1

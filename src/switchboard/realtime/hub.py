@@ -40,6 +40,8 @@ log = structlog.get_logger(__name__)
 
 _RESYNC = b""  # inbox marker: "the broker may have missed messages, read the store"
 FILL_PAGE = 500
+FANOUT_SLICE = 200
+"""Sinks served between two turns of the event loop (about 2 ms of socket writes here)."""
 RUN_MAX_EVENTS = 64
 RUN_MAX_BYTES = 64 * 1024
 """A run ends at whichever comes first: about one transport write buffer's worth (uvloop's
@@ -127,8 +129,9 @@ class Channel:
         self.board_id: int | None = None
         self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._run_events: list[Delivery] = []
-        """Forwarded but not yet handed to the sinks: always empty across an await, so a
-        sink that joins meanwhile misses nothing (`_flush`)."""
+        """Forwarded but not yet handed to the sinks: handed over (`_flush`) before any
+        other await, so a sink that joins meanwhile, whose snapshot already holds these
+        events, misses nothing."""
         self._run_bytes = 0
         self._run_at: list[float] = []
         self.fill_requested = False
@@ -156,7 +159,7 @@ class Channel:
                 if self.inbox.empty():
                     break
                 payload = self.inbox.get_nowait()
-            self._flush()
+            await self._flush()
 
     async def _take(self, payload: bytes) -> None:
         try:
@@ -170,7 +173,7 @@ class Channel:
         except Exception as exc:
             # A store hiccup while filling: retry from the store on the next message.
             log.warning("channel_fill_failed", channel=self.name, error=repr(exc))
-            self._flush()
+            await self._flush()
             await asyncio.sleep(0.5)
             self.request_fill()
 
@@ -204,12 +207,13 @@ class Channel:
             await self._fill(seq - 1)
             if seq <= self.last_seq:
                 return
-        self._forward(seq, payload, datetime.fromisoformat(frame["at"]))
+        if self._forward(seq, payload, datetime.fromisoformat(frame["at"])):
+            await self._flush()
 
     async def _fill(self, up_to: int | None) -> None:
         """Forward stored events after `last_seq` (up to `up_to`, or all) in order."""
         while up_to is None or self.last_seq < up_to:
-            self._flush()  # what came before the gap goes out before the store is read
+            await self._flush()  # what came before the gap goes out before the store is read
             async with self.hub.db.read() as session:
                 if self.board_id is None:
                     try:
@@ -220,24 +224,29 @@ class Channel:
                     session, self.board_id, self.last_seq, up_to=up_to, limit=FILL_PAGE
                 )
             for event in events:
-                self._forward(event.seq, stored_event_frame(self.slug, event), event.at)
+                if self._forward(event.seq, stored_event_frame(self.slug, event), event.at):
+                    await self._flush()
             if len(events) < FILL_PAGE:
                 return
 
-    def _forward(self, seq: int, payload: bytes, at: datetime) -> None:
+    def _forward(self, seq: int, payload: bytes, at: datetime) -> bool:
         """Add one event to the run being built: framed once here, as text (queued
         paths) and as a ready WebSocket frame (fast path), for every sink. `at` is the
-        event's timestamp, for the delivery lag."""
+        event's timestamp, for the delivery lag. True when the run is full."""
         self.last_seq = seq
         wire = text_frame(payload)
         self._run_events.append((seq, payload.decode(), wire, BoardChange.of(self.slug, payload)))
         self._run_at.append(at.timestamp())
         self._run_bytes += len(wire)
-        if len(self._run_events) >= RUN_MAX_EVENTS or self._run_bytes >= RUN_MAX_BYTES:
-            self._flush()
+        return len(self._run_events) >= RUN_MAX_EVENTS or self._run_bytes >= RUN_MAX_BYTES
 
-    def _flush(self) -> None:
-        """Hand the run built so far to every local sink."""
+    async def _flush(self) -> None:
+        """Hand the run built so far to every local sink, letting the event loop run
+        between slices of `FANOUT_SLICE` sinks: a board with thousands of subscribers on
+        this worker would otherwise hold the loop for tens of milliseconds per event,
+        stalling every other board's delivery and every request the worker serves
+        (bench/NOTES.md, the 5,000-subscriber knee). A sink that left meanwhile is
+        skipped; one that joined starts from a snapshot that holds this run."""
         events = self._run_events
         if not events:
             return
@@ -245,11 +254,16 @@ class Channel:
         self._run_events, self._run_at, self._run_bytes = [], [], 0
         wire = events[0][2] if len(events) == 1 else b"".join(event[2] for event in events)
         run = Run(tuple(events), wire, plain=all(event[3] is None for event in events))
-        sinks = tuple(self.sinks)
-        for sink in sinks:
-            sink.deliver(run)
+        sinks, current = tuple(self.sinks), self.sinks
+        delivered = 0
+        for i, sink in enumerate(sinks):
+            if i and not i % FANOUT_SLICE:
+                await asyncio.sleep(0)
+            if sink in current:
+                sink.deliver(run)
+                delivered += 1
         # Counted once per run: a metric lock per delivery costs.
-        METRICS.events_delivered.inc(len(sinks) * len(events))
+        METRICS.events_delivered.inc(delivered * len(events))
         METRICS.events_forwarded.inc(len(events))
         now = time.time()
         for at in stamps:
