@@ -42,7 +42,7 @@ class WidgetRow:
     updated_at: datetime
 
 
-_COLUMNS = [WIDGETS.c[f.name] for f in fields(WidgetRow)]
+COLUMNS = [WIDGETS.c[f.name] for f in fields(WidgetRow)]
 
 
 async def _find(session: AsyncSession, board_id: int, key: str) -> Widget | None:
@@ -51,14 +51,14 @@ async def _find(session: AsyncSession, board_id: int, key: str) -> Widget | None
     )
 
 
-def _missing(slug: str, key: str) -> NotFound:
+def missing(slug: str, key: str) -> NotFound:
     return NotFound(f"widget {key!r} not found on board {slug!r}")
 
 
 async def get_widget(session: AsyncSession, slug: str, key: str) -> Widget:
     widget = await _find(session, (await find_board(session, slug)).id, key)
     if widget is None:
-        raise _missing(slug, key)
+        raise missing(slug, key)
     return widget
 
 
@@ -68,7 +68,7 @@ async def _lock(tx: Tx, slug: str, keys: list[str]) -> tuple[Head, dict[str, Wid
     round trip. `NotFound` if there is no such board."""
     await tx.send_queued()  # an earlier write of this transaction, read back as it left it
     query = (
-        select(BOARDS.c.id, BOARDS.c.seq, *_COLUMNS)
+        select(BOARDS.c.id, BOARDS.c.seq, *COLUMNS)
         .select_from(
             BOARDS.outerjoin(
                 WIDGETS, and_(WIDGETS.c.board_id == BOARDS.c.id, WIDGETS.c.key.in_(keys))
@@ -88,7 +88,7 @@ async def _lock(tx: Tx, slug: str, keys: list[str]) -> tuple[Head, dict[str, Wid
 async def _locked(tx: Tx, slug: str, key: str) -> tuple[Head, WidgetRow]:
     head, found = await _lock(tx, slug, [key])
     if key not in found:
-        raise _missing(slug, key)
+        raise missing(slug, key)
     return head, found[key]
 
 
@@ -144,12 +144,12 @@ async def update_widget(
     """Partial update: fields not given keep their value; the value is re-validated."""
     board, widget = await _locked(tx, slug, key)
     check_version(widget.version, if_match, f"widget {key!r}")
-    _apply(widget, _patched(widget, changes))
+    _apply(widget, patch_fields(widget, changes))
     await _touch(tx, board, widget)
     return widget
 
 
-def _patched(widget: WidgetRow, changes: dict[str, Any]) -> dict[str, Any]:
+def patch_fields(widget: WidgetRow, changes: dict[str, Any]) -> dict[str, Any]:
     """The widget's title, config and value after `changes`, validated; `widget` is untouched."""
     config = kinds.validate_config(widget.kind, changes.get("config", widget.config))
     # Re-validating the kept value too applies a changed config (a series trims to max_points).
@@ -194,10 +194,10 @@ async def update_widgets(tx: Tx, slug: str, batch: Mapping[str, Change]) -> list
     for key, change in batch.items():
         widget = found.get(key)
         if widget is None:
-            invalid[key] = _missing(slug, key).message
+            invalid[key] = missing(slug, key).message
             continue
         try:
-            patched[key] = _patched(widget, change.fields)
+            patched[key] = patch_fields(widget, change.fields)
         except ValidationFailed as exc:
             invalid[key] = exc.message
         try:
