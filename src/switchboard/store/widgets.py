@@ -62,13 +62,23 @@ async def get_widget(session: AsyncSession, slug: str, key: str) -> Widget:
     return widget
 
 
+_SEEN = BOARDS.alias("seen")
+
+
 async def _lock(tx: Tx, slug: str, keys: list[str]) -> tuple[Head, dict[str, WidgetRow]]:
     """The live board, locked until the transaction ends (`FOR UPDATE OF boards`; SQLite
     serialises writes in-process instead), and those of `keys` that exist on it: one
-    round trip. `NotFound` if there is no such board."""
+    round trip unless another write committed while this one waited for the lock (then
+    two). `NotFound` if there is no such board.
+
+    After waiting for the lock, READ COMMITTED hands back the board row as that write
+    left it, but the joined widgets as the statement's snapshot saw them, before it: a
+    write built on those would undo the other (lost series points, versions counted
+    twice). The board's seq as the snapshot saw it (`seen`) tells: every write moves it."""
     await tx.send_queued()  # an earlier write of this transaction, read back as it left it
+    seen = select(_SEEN.c.seq).where(_SEEN.c.id == BOARDS.c.id).scalar_subquery()
     query = (
-        select(BOARDS.c.id, BOARDS.c.seq, *COLUMNS)
+        select(BOARDS.c.id, BOARDS.c.seq, seen, *COLUMNS)
         .select_from(
             BOARDS.outerjoin(
                 WIDGETS, and_(WIDGETS.c.board_id == BOARDS.c.id, WIDGETS.c.key.in_(keys))
@@ -81,8 +91,10 @@ async def _lock(tx: Tx, slug: str, keys: list[str]) -> tuple[Head, dict[str, Wid
     if not rows:
         raise NotFound(f"board {slug!r} not found")
     head = Head(rows[0][0], slug, rows[0][1])
-    found = {row.key: WidgetRow(*row[2:]) for row in rows if row.key is not None}
-    return head, found
+    if rows[0][2] != head.seq:  # a new statement, a new snapshot, and the lock is ours
+        query = select(*COLUMNS).where(WIDGETS.c.board_id == head.id, WIDGETS.c.key.in_(keys))
+        return head, {row.key: WidgetRow(*row) for row in await tx.session.execute(query)}
+    return head, {row.key: WidgetRow(*row[3:]) for row in rows if row.key is not None}
 
 
 async def _locked(tx: Tx, slug: str, key: str) -> tuple[Head, WidgetRow]:
