@@ -78,9 +78,7 @@ async def patch_widget(
     """Change some fields, usually `value`; a series' `value` replaces its points."""
     # The hot path: the body is the event's data, dumped once; FastAPI's validation and
     # serialisation of a returned model would build it twice more (bench/NOTES.md).
-    async with state.write() as tx:
-        await widgets.update_widget(tx, slug, key, _patch_changes(body), if_match=expected)
-    data = tx.events[-1][1].data
+    data = await state.patch_widget(slug, key, _patch_changes(body), if_match=expected)
     return Response(
         orjson.dumps(data), media_type="application/json", headers=etag(data["version"])
     )
