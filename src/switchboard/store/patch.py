@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Integer, String, and_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard.errors import NotFound
@@ -112,7 +113,12 @@ async def patch_widget(
     `TRIES` (nothing was written: run the locked path)."""
     for _ in range(TRIES):
         async with db.autocommit() as conn:
-            board, widget = await _read(conn, slug, key)
+            try:
+                board, widget = await _read(conn, slug, key)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                continue  # PostgreSQL dropped it (a restart): nothing written, the pool renewed
             check_version(widget.version, if_match, f"widget {key!r}")
             fields = patch_fields(widget, changes)
             # A kept value depends on the version read, and so does `If-Match`.
