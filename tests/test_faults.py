@@ -22,8 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from switchboard.config import Settings
-from switchboard.store import migrate
-from tests.conftest import PG_ADMIN_URL, backend_settings, create_database, drop_database
+from tests.conftest import PG_ADMIN_URL, backend_settings, own_database
 from tests.helpers import (
     ADMIN_KEY,
     AUTH,
@@ -282,34 +281,31 @@ async def test_writes_after_postgresql_dropped_every_connection(prefix: str, slu
     server closed answers 503 in the error shape, or succeeds; never 500. The disconnect
     invalidates the pool, so the write after it succeeds, on every kind of write. A widget
     PATCH learns it on its read, before writing anything, and simply reads again."""
-    name = f"switchboard_test_{uuid.uuid4().hex[:12]}"
-    url = await create_database(name)
-    try:
-        await migrate.upgrade(url)
-        async with start_server(backend_settings("production", Path(), url, prefix)) as live:
-            await live.create_board(slug)
-            await live.put_widget(slug, "w", value=0)
-            path = f"/api/boards/{slug}/widgets/w"
-            writes: list[Callable[[int], Awaitable[httpx.Response]]] = [
-                lambda i: live.http.patch(path, json={"value": i}),
-                lambda i: live.http.put(path, json={"kind": "number", "value": i}),
-                lambda i: live.http.patch(
-                    f"/api/boards/{slug}/widgets", json={"widgets": {"w": {"value": i}}}
-                ),
-            ]
-            for write in writes:
-                await asyncio.gather(*(live.set_value(slug, "w", i) for i in range(4)))  # a pool
-                assert await _drop_connections(name) > 0
-                first = await write(1)
-                if write is writes[0]:  # a PATCH's read failed, so it tried again: done
-                    assert first.status_code == 200, first.text
-                assert first.status_code in (200, 503), first.text
-                if first.status_code == 503:
-                    assert first.json()["error"]["code"] == "unavailable"
-                second = await write(2)
-                assert second.status_code == 200, second.text
-            history = (await live.http.get(f"/api/boards/{slug}/events")).json()["items"]
-            seqs = [e["seq"] for e in history]
-            assert seqs == list(range(1, len(seqs) + 1))
-    finally:
-        await drop_database(name)
+    async with (
+        own_database() as (name, url),
+        start_server(backend_settings("production", Path(), url, prefix)) as live,
+    ):
+        await live.create_board(slug)
+        await live.put_widget(slug, "w", value=0)
+        path = f"/api/boards/{slug}/widgets/w"
+        writes: list[Callable[[int], Awaitable[httpx.Response]]] = [
+            lambda i: live.http.patch(path, json={"value": i}),
+            lambda i: live.http.put(path, json={"kind": "number", "value": i}),
+            lambda i: live.http.patch(
+                f"/api/boards/{slug}/widgets", json={"widgets": {"w": {"value": i}}}
+            ),
+        ]
+        for write in writes:
+            await asyncio.gather(*(live.set_value(slug, "w", i) for i in range(4)))  # a pool
+            assert await _drop_connections(name) > 0
+            first = await write(1)
+            if write is writes[0]:  # a PATCH's read failed, so it tried again: done
+                assert first.status_code == 200, first.text
+            assert first.status_code in (200, 503), first.text
+            if first.status_code == 503:
+                assert first.json()["error"]["code"] == "unavailable"
+            second = await write(2)
+            assert second.status_code == 200, second.text
+        history = (await live.http.get(f"/api/boards/{slug}/events")).json()["items"]
+        seqs = [e["seq"] for e in history]
+        assert seqs == list(range(1, len(seqs) + 1))

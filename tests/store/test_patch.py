@@ -4,16 +4,18 @@ its unlocked read validated, and seq stays gapless with versions in seq order.""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from switchboard.store import patch, widgets
 from switchboard.store.boards import create_board
 from switchboard.store.db import Database
 from switchboard.store.events import BOARDS
 from switchboard.store.widgets import put_widget
-from tests.helpers import LiveServer
+from tests.conftest import backend_settings, own_database
+from tests.helpers import LiveServer, start_server
 
 
 async def _seq(db: Database, slug: str) -> int:
@@ -101,3 +103,35 @@ async def test_racing_patches_keep_every_widget_valid_and_seq_gapless(
         assert data["config"]["min"] <= data["value"] <= data["config"]["max"]
     widget = (await production.http.get(path)).json()
     assert widget == events[-1]["data"]
+
+
+REFUSE_DELETES = [
+    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no'; END $$"
+    " LANGUAGE plpgsql",
+    "CREATE TRIGGER refuse BEFORE DELETE ON events FOR EACH STATEMENT EXECUTE FUNCTION refuse()",
+]
+
+
+async def test_a_failed_trim_leaves_the_committed_patch_answered(prefix: str, slug: str) -> None:
+    """Retention runs after the PATCH's statement committed: a trim that fails must not
+    answer that write with 503 (a retry would write it twice); the next one catches up."""
+    async with own_database() as (_, url):
+        settings = backend_settings("production", Path(), url, prefix, event_retention=50)
+        async with start_server(settings) as live:
+            await live.create_board(slug)
+            await live.put_widget(slug, "w", value=0)
+            async with live.state.db.autocommit() as conn:
+                for statement in REFUSE_DELETES:
+                    await conn.execute(text(statement))
+            for i in range(1, 100):  # seq 2…100: the trim at 100 fails
+                await live.set_value(slug, "w", i)
+            async with live.state.db.autocommit() as conn:
+                await conn.execute(text("DROP TRIGGER refuse ON events"))
+            history = (await live.http.get(f"/api/boards/{slug}/events?limit=1000")).json()
+            assert [e["seq"] for e in history["items"]] == list(range(1, 101))
+            for i in range(100, 200):  # seq 101…200: the trim at 200 cuts below 151
+                await live.set_value(slug, "w", i)
+            events = f"/api/boards/{slug}/events"
+            assert (await live.http.get(events)).status_code == 410  # 1…150 are gone
+            history = (await live.http.get(events, params={"after": 150, "limit": 100})).json()
+            assert [e["seq"] for e in history["items"]] == list(range(151, 201))

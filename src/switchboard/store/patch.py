@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from sqlalchemy import BigInteger, Integer, String, and_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
@@ -28,6 +29,8 @@ from switchboard.store.db import Database
 from switchboard.store.events import BOARDS, TRIM_EVERY, Head, trim
 from switchboard.store.models import Event, UTCDateTime, utcnow
 from switchboard.store.widgets import COLUMNS, WIDGETS, WidgetRow, missing, patch_fields
+
+log = structlog.get_logger(__name__)
 
 TRIES = 3
 """Reads and conditional writes before the locked path takes over (a widget whose title
@@ -128,10 +131,20 @@ async def patch_widget(
             )
         if done is not None:
             if done.event[1].seq % TRIM_EVERY == 0:
-                async with db.transaction() as tx:
-                    await trim(tx, Head(board, slug, done.event[1].seq))
+                await _trim(db, Head(board, slug, done.event[1].seq))
             return done
     return None
+
+
+async def _trim(db: Database, head: Head) -> None:
+    """Retention, once the write has committed: its failure must not answer a committed
+    write with 503 (retried, it would be written twice). Nothing is lost by skipping it:
+    the next trim, `TRIM_EVERY` seqs on, cuts the same prefix and more."""
+    try:
+        async with db.transaction() as tx:
+            await trim(tx, head)
+    except (DBAPIError, OSError) as exc:
+        log.warning("trim_failed", board=head.slug, seq=head.seq, error=repr(exc))
 
 
 async def _read(conn: AsyncConnection, slug: str, key: str) -> tuple[int, WidgetRow]:
