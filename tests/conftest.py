@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,19 @@ async def drop_database(name: str) -> None:
     async with admin.connect() as conn:
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     await admin.dispose()
+
+
+@asynccontextmanager
+async def own_database() -> AsyncIterator[tuple[str, str]]:
+    """A migrated PostgreSQL database of one test's own, as (name, URL): for a test that
+    does to its database what no other test may see (drops its connections, adds a trigger)."""
+    name = f"switchboard_test_{uuid.uuid4().hex[:12]}"
+    url = await create_database(name)
+    try:
+        await migrate.upgrade(url)
+        yield name, url
+    finally:
+        await drop_database(name)
 
 
 @pytest.fixture(scope="session")

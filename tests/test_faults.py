@@ -10,16 +10,19 @@ import itertools
 import signal
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from switchboard.config import Settings
-from tests.conftest import backend_settings
+from tests.conftest import PG_ADMIN_URL, backend_settings, own_database
 from tests.helpers import (
     ADMIN_KEY,
     AUTH,
@@ -255,3 +258,54 @@ async def test_database_down_means_503_and_nothing_half_done(slug: str) -> None:
         await ws.send({"type": "ping", "id": 2})
         assert await ws.recv() == {"type": "pong", "id": 2}
         await ws.close()
+
+
+async def _drop_connections(database: str) -> int:
+    """What a PostgreSQL restart does to a worker's pool: every connection to `database`
+    is closed by the server, and the worker learns it only when it next uses one."""
+    admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        killed = await conn.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": database},
+        )
+    await admin.dispose()
+    return int(killed or 0)
+
+
+async def test_writes_after_postgresql_dropped_every_connection(prefix: str, slug: str) -> None:
+    """No pre-ping on checkout (bench/NOTES.md, write path): a write on a connection the
+    server closed answers 503 in the error shape, or succeeds; never 500. The disconnect
+    invalidates the pool, so the write after it succeeds, on every kind of write. A widget
+    PATCH learns it on its read, before writing anything, and simply reads again."""
+    async with (
+        own_database() as (name, url),
+        start_server(backend_settings("production", Path(), url, prefix)) as live,
+    ):
+        await live.create_board(slug)
+        await live.put_widget(slug, "w", value=0)
+        path = f"/api/boards/{slug}/widgets/w"
+        writes: list[Callable[[int], Awaitable[httpx.Response]]] = [
+            lambda i: live.http.patch(path, json={"value": i}),
+            lambda i: live.http.put(path, json={"kind": "number", "value": i}),
+            lambda i: live.http.patch(
+                f"/api/boards/{slug}/widgets", json={"widgets": {"w": {"value": i}}}
+            ),
+        ]
+        for write in writes:
+            await asyncio.gather(*(live.set_value(slug, "w", i) for i in range(4)))  # a pool
+            assert await _drop_connections(name) > 0
+            first = await write(1)
+            if write is writes[0]:  # a PATCH's read failed, so it tried again: done
+                assert first.status_code == 200, first.text
+            assert first.status_code in (200, 503), first.text
+            if first.status_code == 503:
+                assert first.json()["error"]["code"] == "unavailable"
+            second = await write(2)
+            assert second.status_code == 200, second.text
+        history = (await live.http.get(f"/api/boards/{slug}/events")).json()["items"]
+        seqs = [e["seq"] for e in history]
+        assert seqs == list(range(1, len(seqs) + 1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from switchboard.auth.authenticator import Authenticator
 from switchboard.auth.limits import RateLimiter
@@ -14,6 +15,7 @@ from switchboard.config import Settings
 from switchboard.metrics import METRICS
 from switchboard.realtime.node import Node
 from switchboard.realtime.publisher import Publisher
+from switchboard.store import patch, widgets
 from switchboard.store.db import Database, Tx
 from switchboard.store.idempotency import CURRENT_KEY, mark_committed
 
@@ -40,3 +42,26 @@ class AppState:
                 if (key := CURRENT_KEY.get()) is not None:
                     await mark_committed(tx, key)
         await self.publisher.publish(tx.events)
+
+    async def patch_widget(
+        self, slug: str, key: str, changes: dict[str, Any], *, if_match: int | None
+    ) -> dict[str, Any]:
+        """A widget PATCH, committed then published; the widget as REST shows it. On
+        PostgreSQL one statement holds the board lock (`store.patch`); on SQLite, or when
+        that kept losing to other writers, the locked path (`widgets.update_widget`)."""
+        if not self.db.is_sqlite:
+            with METRICS.write_db_seconds.time():
+                done = await patch.patch_widget(
+                    self.db,
+                    slug,
+                    key,
+                    changes,
+                    if_match=if_match,
+                    idempotency_key=CURRENT_KEY.get(),
+                )
+            if done is not None:
+                await self.publisher.publish([done.event])
+                return done.data
+        async with self.write() as tx:
+            await widgets.update_widget(tx, slug, key, changes, if_match=if_match)
+        return tx.events[-1][1].data  # its `widget.updated` event holds the widget

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -157,3 +158,21 @@ async def test_events_history_pages(server: LiveServer, slug: str) -> None:
     assert event["data"]["value"] == 5
     assert event["data"] == (await server.http.get(f"/api/boards/{slug}/widgets/w")).json()
     assert (await server.http.get(path, params={"after": -1})).status_code == 422
+
+
+async def test_racing_appends_keep_every_point(server: LiveServer, slug: str) -> None:
+    """The locked path after waiting for the board lock: it reads the widget as the write
+    before it left it (it once read the snapshot from before it, and kept 39 of 180
+    points here)."""
+    await server.create_board(slug)
+    await server.put_widget(slug, "s", kind="series", config={"max_points": 1000}, value=[])
+
+    async def append(n: int) -> None:
+        for i in range(15):
+            points = {"points": [{"v": n * 100 + i}]}
+            response = await server.http.post(f"/api/boards/{slug}/widgets/s/points", json=points)
+            assert response.status_code == 200
+
+    await asyncio.gather(*(append(n) for n in range(12)))
+    widget = (await server.http.get(f"/api/boards/{slug}/widgets/s")).json()
+    assert (len(widget["value"]), widget["version"]) == (180, 181)

@@ -1,10 +1,16 @@
 """Per-credential write limit: writes per second, shared by every worker.
 
 The write limit is a one-second fixed window counted where every worker sees
-it: in Redis in production (`INCR` + `EXPIRE` on one key per credential and
-second), in memory in the embedded single process. If Redis is unreachable
-each worker counts on its own rather than failing or delaying writes: the
-limiter protects the service, it must not become its outage.
+it: in Redis in production, in memory in the embedded single process. A worker
+does not ask Redis for every write: it leases a slice of the credential's budget
+for the second (`INCRBY` of `slice` on one key per credential and second) and
+spends it locally, one Redis round trip per slice instead of per write
+(bench/NOTES.md, write path). Leases never add up past the limit, so all workers
+together never allow more than it; a slice a worker leased and did not spend is
+lost for that second, so a credential can be refused up to (workers - 1) x
+(slice - 1) writes early (docs/security.md). If Redis is unreachable each worker
+counts on its own rather than failing or delaying writes: the limiter protects
+the service, it must not become its outage.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ class RateLimiter(abc.ABC):
             return
         now = time.time()
         window = int(now)
-        if await self._count(identity, window) > self.per_second:
+        if not await self._admit(identity, window):
             retry = max(1, math.ceil(window + 1 - now))
             raise RateLimited(
                 f"at most {self.per_second} writes per second per credential",
@@ -43,8 +49,8 @@ class RateLimiter(abc.ABC):
             )
 
     @abc.abstractmethod
-    async def _count(self, identity: str, window: int) -> int:
-        """This write's number within `window` for `identity`."""
+    async def _admit(self, identity: str, window: int) -> bool:
+        """Count one write by `identity` in `window`: whether it is within the limit."""
 
 
 class MemoryRateLimiter(RateLimiter):
@@ -53,44 +59,80 @@ class MemoryRateLimiter(RateLimiter):
         self._window = 0
         self._counts: Counter[str] = Counter()
 
-    async def _count(self, identity: str, window: int) -> int:
+    async def _admit(self, identity: str, window: int) -> bool:
         if window != self._window:
             self._window, self._counts = window, Counter()
         self._counts[identity] += 1
-        return self._counts[identity]
+        return self._counts[identity] <= self.per_second
 
 
 class RedisRateLimiter(RateLimiter):
-    """Counts in Redis, shared by every worker. While the broker reports Redis down (or a
-    count fails) it counts here instead, without waiting on a dead connection: each
-    worker then allows the limit on its own, so N workers allow up to N times it."""
+    """Leases budget from Redis, shared by every worker. While the broker reports Redis
+    down (or a lease fails) it counts here instead, without waiting on a dead connection:
+    each worker then allows the limit on its own, so N workers allow up to N times it."""
 
     COUNT_TIMEOUT = 0.5
-    """A write waits at most this long for the count before it is counted locally."""
+    """A write waits at most this long for a lease before it is counted locally."""
+    SLICES = 10
+    """A lease is this fraction of the limit (at least one write)."""
 
     def __init__(
         self, per_second: int, redis: Redis, prefix: str, healthy: Callable[[], bool]
     ) -> None:
         super().__init__(per_second)
+        self.slice = max(1, math.ceil(per_second / self.SLICES))
         self._redis = redis
         self._prefix = prefix
         self._healthy = healthy
         self._local = MemoryRateLimiter(per_second)
+        self._window = 0
+        self._left: dict[str, int] = {}  # leased and not yet spent, this window
+        self._spent: set[str] = set()  # no budget left in Redis this window
+        self._leasing: dict[str, asyncio.Task[None]] = {}
 
-    async def _count(self, identity: str, window: int) -> int:
+    async def _admit(self, identity: str, window: int) -> bool:
         if not self._healthy():
-            return await self._local._count(identity, window)
+            return await self._local._admit(identity, window)
+        while True:
+            if window < self._window:  # waited into the next second: judged in that one
+                window = self._window
+            elif window > self._window:
+                self._window, self._left, self._spent = window, {}, set()
+            if self._left.get(identity, 0) > 0:
+                self._left[identity] -= 1
+                return True
+            if identity in self._spent:
+                return False
+            lease = self._leasing.get(identity)
+            if lease is None:  # one lease in flight per credential: the others wait for it
+                lease = asyncio.ensure_future(self._lease(identity, window))
+                self._leasing[identity] = lease
+                lease.add_done_callback(lambda done: self._leased(identity, done))
+            try:
+                await asyncio.shield(lease)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("rate_limiter_unavailable", error=repr(exc))
+                return await self._local._admit(identity, window)
+
+    def _leased(self, identity: str, lease: asyncio.Task[None]) -> None:
+        if self._leasing.get(identity) is lease:
+            del self._leasing[identity]
+
+    async def _lease(self, identity: str, window: int) -> None:
+        """Take up to `slice` writes of `window`'s budget from Redis; what the other
+        workers already took counts first."""
         key = f"{self._prefix}rate:{identity}:{window}"
-        try:
-            async with asyncio.timeout(self.COUNT_TIMEOUT):
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, 2)
-                    count, _ = await pipe.execute()
-            return int(count)
-        except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("rate_limiter_unavailable", error=repr(exc))
-            return await self._local._count(identity, window)
+        async with asyncio.timeout(self.COUNT_TIMEOUT):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.incrby(key, self.slice)
+                pipe.expire(key, 2)
+                total, _ = await pipe.execute()
+        if window != self._window:
+            return  # that second is over
+        before = int(total) - self.slice
+        self._left[identity] = max(0, min(self.slice, self.per_second - before))
+        if int(total) >= self.per_second:
+            self._spent.add(identity)
 
 
 def create_limiter(

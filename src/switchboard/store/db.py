@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -103,7 +104,10 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # No pre-ping: it was a round trip per checkout on the write path. A connection
+            # PostgreSQL dropped fails its next statement instead, which SQLAlchemy reports
+            # as a disconnect: it invalidates the pool and the request answers 503.
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
@@ -116,6 +120,7 @@ class Database:
             else self.engine.execution_options(isolation_level="REPEATABLE READ")
         )
         self._snapshots = async_sessionmaker(snapshot_engine, expire_on_commit=False)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         # SQLite has one writer at a time and no row locks; the embedded mode is a
         # single process, so serialising writes here gives the same seq guarantee
         # that `SELECT … FOR UPDATE` gives on PostgreSQL.
@@ -135,6 +140,13 @@ class Database:
         """A short read-only transaction that sees one consistent snapshot."""
         async with self._snapshots() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection where each statement commits on its own (no BEGIN, no COMMIT round
+        trip): for single statements that must hold their locks no longer than they run."""
+        async with self._autocommit.connect() as conn:
+            yield conn
 
     async def ping(self) -> None:
         """Raise if the database does not answer."""

@@ -70,11 +70,11 @@ async def record(tx: Tx, board: Board | Head, name: str, data: EventData) -> Eve
     event = Event(board_id=board.id, seq=board.seq, name=name, data=data, at=at)  # not added
     tx.events.append((board.slug, event))
     if board.seq % TRIM_EVERY == 0:
-        await _trim(tx, board)
+        await trim(tx, board)
     return event
 
 
-async def _trim(tx: Tx, board: Board | Head) -> None:
+async def trim(tx: Tx, board: Board | Head) -> None:
     """Drop what retention no longer keeps, always a prefix: what stays is gapless up to
     the event just recorded, which always stays."""
     cut = board.seq - tx.retention.count

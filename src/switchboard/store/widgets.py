@@ -42,7 +42,7 @@ class WidgetRow:
     updated_at: datetime
 
 
-_COLUMNS = [WIDGETS.c[f.name] for f in fields(WidgetRow)]
+COLUMNS = [WIDGETS.c[f.name] for f in fields(WidgetRow)]
 
 
 async def _find(session: AsyncSession, board_id: int, key: str) -> Widget | None:
@@ -51,24 +51,34 @@ async def _find(session: AsyncSession, board_id: int, key: str) -> Widget | None
     )
 
 
-def _missing(slug: str, key: str) -> NotFound:
+def missing(slug: str, key: str) -> NotFound:
     return NotFound(f"widget {key!r} not found on board {slug!r}")
 
 
 async def get_widget(session: AsyncSession, slug: str, key: str) -> Widget:
     widget = await _find(session, (await find_board(session, slug)).id, key)
     if widget is None:
-        raise _missing(slug, key)
+        raise missing(slug, key)
     return widget
+
+
+_SEEN = BOARDS.alias("seen")
 
 
 async def _lock(tx: Tx, slug: str, keys: list[str]) -> tuple[Head, dict[str, WidgetRow]]:
     """The live board, locked until the transaction ends (`FOR UPDATE OF boards`; SQLite
     serialises writes in-process instead), and those of `keys` that exist on it: one
-    round trip. `NotFound` if there is no such board."""
+    round trip unless another write committed while this one waited for the lock (then
+    two). `NotFound` if there is no such board.
+
+    After waiting for the lock, READ COMMITTED hands back the board row as that write
+    left it, but the joined widgets as the statement's snapshot saw them, before it: a
+    write built on those would undo the other (lost series points, versions counted
+    twice). The board's seq as the snapshot saw it (`seen`) tells: every write moves it."""
     await tx.send_queued()  # an earlier write of this transaction, read back as it left it
+    seen = select(_SEEN.c.seq).where(_SEEN.c.id == BOARDS.c.id).scalar_subquery()
     query = (
-        select(BOARDS.c.id, BOARDS.c.seq, *_COLUMNS)
+        select(BOARDS.c.id, BOARDS.c.seq, seen, *COLUMNS)
         .select_from(
             BOARDS.outerjoin(
                 WIDGETS, and_(WIDGETS.c.board_id == BOARDS.c.id, WIDGETS.c.key.in_(keys))
@@ -81,14 +91,16 @@ async def _lock(tx: Tx, slug: str, keys: list[str]) -> tuple[Head, dict[str, Wid
     if not rows:
         raise NotFound(f"board {slug!r} not found")
     head = Head(rows[0][0], slug, rows[0][1])
-    found = {row.key: WidgetRow(*row[2:]) for row in rows if row.key is not None}
-    return head, found
+    if rows[0][2] != head.seq:  # a new statement, a new snapshot, and the lock is ours
+        query = select(*COLUMNS).where(WIDGETS.c.board_id == head.id, WIDGETS.c.key.in_(keys))
+        return head, {row.key: WidgetRow(*row) for row in await tx.session.execute(query)}
+    return head, {row.key: WidgetRow(*row[3:]) for row in rows if row.key is not None}
 
 
 async def _locked(tx: Tx, slug: str, key: str) -> tuple[Head, WidgetRow]:
     head, found = await _lock(tx, slug, [key])
     if key not in found:
-        raise _missing(slug, key)
+        raise missing(slug, key)
     return head, found[key]
 
 
@@ -144,12 +156,12 @@ async def update_widget(
     """Partial update: fields not given keep their value; the value is re-validated."""
     board, widget = await _locked(tx, slug, key)
     check_version(widget.version, if_match, f"widget {key!r}")
-    _apply(widget, _patched(widget, changes))
+    _apply(widget, patch_fields(widget, changes))
     await _touch(tx, board, widget)
     return widget
 
 
-def _patched(widget: WidgetRow, changes: dict[str, Any]) -> dict[str, Any]:
+def patch_fields(widget: WidgetRow, changes: dict[str, Any]) -> dict[str, Any]:
     """The widget's title, config and value after `changes`, validated; `widget` is untouched."""
     config = kinds.validate_config(widget.kind, changes.get("config", widget.config))
     # Re-validating the kept value too applies a changed config (a series trims to max_points).
@@ -194,10 +206,10 @@ async def update_widgets(tx: Tx, slug: str, batch: Mapping[str, Change]) -> list
     for key, change in batch.items():
         widget = found.get(key)
         if widget is None:
-            invalid[key] = _missing(slug, key).message
+            invalid[key] = missing(slug, key).message
             continue
         try:
-            patched[key] = _patched(widget, change.fields)
+            patched[key] = patch_fields(widget, change.fields)
         except ValidationFailed as exc:
             invalid[key] = exc.message
         try:
