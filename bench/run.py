@@ -171,6 +171,11 @@ class Tally:
 
     def __init__(self, count: int) -> None:
         self.latencies: list[float] = []
+        self.first: dict[float, float] = {}
+        """Per event (keyed by its send time), the latency of its first and last receipt
+        in this process: the first is the write path and the broker's hop, last − first
+        the fan-out's spread."""
+        self.last_seen: dict[float, float] = {}
         self.deliveries = self.dup = self.ooo = 0
         self.starts: list[int] = [0] * count
         self.last: list[int] = [0] * count
@@ -266,7 +271,10 @@ class LightSubscriber(asyncio.Protocol):
         tally.last[i] = seq
         value = frame["data"].get("value")
         if isinstance(value, (int, float)) and value > 1e12:
-            tally.latencies.append(now * 1000 - value)
+            latency = now * 1000 - value
+            tally.latencies.append(latency)
+            tally.first.setdefault(value, latency)
+            tally.last_seen[value] = latency
 
 
 async def _subscribers(
@@ -298,6 +306,8 @@ async def _subscribers(
         transport.close()
     return {
         "latencies": tally.latencies,
+        "first": tally.first,
+        "last_seen": tally.last_seen,
         "deliveries": tally.deliveries,
         "dup": tally.dup,
         "ooo": tally.ooo,
@@ -442,7 +452,7 @@ def fanout(
 ) -> Phase:
     slug = f"bench-{uuid.uuid4().hex[:8]}"
     asyncio.run(_board(server.url, slug))
-    procs = max(1, min(CORES * 2, subscribers // 250 or 1))
+    procs = max(1, min(CORES * 2, subscribers // 500 or 1))
     ctx = mp.get_context("spawn")
     ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     share = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
@@ -465,6 +475,14 @@ def fanout(
     for w in workers:
         w.join(10)
     latencies = [x for o in outcomes for x in o["latencies"]]
+    first: dict[float, float] = {}
+    last: dict[float, float] = {}
+    for o in outcomes:
+        for value, latency in o["first"].items():
+            first[value] = min(latency, first.get(value, latency))
+        for value, latency in o["last_seen"].items():
+            last[value] = max(latency, last.get(value, latency))
+    spread = [last[value] - first[value] for value in first]
     deliveries = sum(o["deliveries"] for o in outcomes)
     final = wrote["writes"] + 1  # widget creation was seq 1 (board creation makes no event)
     lost = sum(max(0, final - last) for o in outcomes for last in o["last"])
@@ -488,6 +506,10 @@ def fanout(
         extra={
             "loadgen_processes": procs,
             "write_p50_ms": round(pct(wrote["latencies"], 0.5) * 1000, 2),
+            "first_receipt_p50_p99_ms": [
+                round(pct(list(first.values()), q), 2) for q in (0.5, 0.99)
+            ],
+            "spread_p50_p99_ms": [round(pct(spread, q), 2) for q in (0.5, 0.99)],
             "loadgen_saturated": loadgen_cpu / (listen * min(procs, CORES)) > 0.9,
         },
     )
