@@ -41,7 +41,7 @@ def deliver(sub: Subscription, seq: int, change: BoardChange | None = None) -> N
     event = {None: "widget.updated", PRIVATE: "board.updated", PUBLIC: "board.updated"}
     name = event.get(change, "board.deleted")
     wire = f"wire-{seq}".encode()
-    sub.deliver(Run(((seq, frame(seq, name), wire, change),), wire, plain=change is None))
+    sub.deliver(Run.of([(seq, frame(seq, name), wire, change)]))
 
 
 async def seqs(sub: Subscription) -> list[int | None]:
@@ -158,16 +158,17 @@ async def test_anonymous_viewers_get_only_the_public_presence_frame() -> None:
 
 def run(*seqs: int, change_at: int | None = None) -> Run:
     """A run as a channel builds it; the event at `change_at` makes the board private."""
-    events = tuple(
-        (
-            seq,
-            frame(seq, "board.updated" if seq == change_at else "widget.updated"),
-            f"wire-{seq}".encode(),
-            PRIVATE if seq == change_at else None,
-        )
-        for seq in seqs
+    return Run.of(
+        [
+            (
+                seq,
+                frame(seq, "board.updated" if seq == change_at else "widget.updated"),
+                f"wire-{seq}".encode(),
+                PRIVATE if seq == change_at else None,
+            )
+            for seq in seqs
+        ]
     )
-    return Run(events, b"".join(e[2] for e in events), plain=change_at is None)
 
 
 def fast_subscription(principal: Principal = ANONYMOUS) -> tuple[Subscription, list[bytes]]:

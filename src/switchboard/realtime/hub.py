@@ -91,14 +91,15 @@ class Run:
     plain: bool
     """No event of the run changes who may read the board (the common case): a
     subscription that is live and in step passes it on whole."""
+    first: int
+    last: int
+    """The seqs of its first and last events (read once per sink: fields, not properties)."""
 
-    @property
-    def first(self) -> int:
-        return self.events[0][0]
-
-    @property
-    def last(self) -> int:
-        return self.events[-1][0]
+    @classmethod
+    def of(cls, events: list[Delivery]) -> Run:
+        wire = events[0][2] if len(events) == 1 else b"".join(event[2] for event in events)
+        plain = all(event[3] is None for event in events)
+        return cls(tuple(events), wire, plain, events[0][0], events[-1][0])
 
 
 class Sink(Protocol):
@@ -252,8 +253,7 @@ class Channel:
             return
         stamps = self._run_at
         self._run_events, self._run_at, self._run_bytes = [], [], 0
-        wire = events[0][2] if len(events) == 1 else b"".join(event[2] for event in events)
-        run = Run(tuple(events), wire, plain=all(event[3] is None for event in events))
+        run = Run.of(events)
         sinks, current = tuple(self.sinks), self.sinks
         delivered = 0
         for i, sink in enumerate(sinks):
