@@ -67,6 +67,12 @@ class Outbox(Generic[T]):
         if self.on_put is not None:
             self.on_put()
 
+    def head(self) -> T:
+        """The oldest frame, left in place; `asyncio.QueueEmpty` when there is none."""
+        if not self._frames:
+            raise asyncio.QueueEmpty
+        return self._frames[0]
+
     def get_nowait(self) -> T:
         """The oldest frame; `asyncio.QueueEmpty` when there is none."""
         frames = self._frames
@@ -165,6 +171,22 @@ class Connection:
             self.queued_bytes -= len(frame)
         self._drained.set()
         return frame
+
+    def take_queued(self, max_bytes: int) -> list[str]:
+        """The frames queued next, oldest first, up to `max_bytes` of them together and
+        never past the end marker: a backlog the transport sends in one write."""
+        frames: list[str] = []
+        queue = self.queue
+        while not queue.empty():
+            frame = queue.head()
+            if frame is None or len(frame) > max_bytes:
+                break
+            frames.append(queue.get_nowait())  # type: ignore[arg-type]
+            max_bytes -= len(frame)
+            self.queued_bytes -= len(frame)
+        if frames:
+            self._drained.set()
+        return frames
 
     def send_events(self, events: Sequence[Delivery], wire: bytes) -> None:
         """Fan-out: write the pre-built frames (`wire`: those of `events`, back to back)

@@ -30,7 +30,7 @@ from switchboard.broker import Broker, BrokerUnavailable
 from switchboard.errors import NotFound
 from switchboard.metrics import METRICS
 from switchboard.realtime.protocol import stored_event_frame
-from switchboard.realtime.wire import text_frame
+from switchboard.realtime.wire import MAX_WRITE, text_frame
 from switchboard.resources import CHANNEL_PREFIX
 from switchboard.shutdown import Background
 from switchboard.store.db import Database
@@ -43,9 +43,8 @@ FILL_PAGE = 500
 FANOUT_SLICE = 200
 """Sinks served between two turns of the event loop (about 2 ms of socket writes here)."""
 RUN_MAX_EVENTS = 64
-RUN_MAX_BYTES = 64 * 1024
-"""A run ends at whichever comes first: about one transport write buffer's worth (uvloop's
-high-water mark), so what the fast path hands a socket stays as bounded as one frame was."""
+RUN_MAX_BYTES = MAX_WRITE
+"""A run ends at whichever comes first (`wire.MAX_WRITE`)."""
 
 
 @dataclass(frozen=True, slots=True)

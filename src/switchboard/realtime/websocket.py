@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -37,7 +37,7 @@ from switchboard.realtime.protocol import (
 )
 from switchboard.realtime.subscriber import Subscriber
 from switchboard.realtime.transport import Transport
-from switchboard.realtime.wire import EXTENSION
+from switchboard.realtime.wire import EXTENSION, MAX_WRITE, text_frame
 from switchboard.timefmt import iso
 
 log = structlog.get_logger(__name__)
@@ -50,6 +50,9 @@ class WebSocketTransport(Transport):
     def __init__(self, websocket: WebSocket) -> None:
         wire = websocket.scope.get("extensions", {}).get(EXTENSION)
         self.write_now = wire["write"] if wire is not None else None
+        self.writable: Callable[[], Awaitable[None]] | None = (
+            wire["writable"] if wire is not None else None
+        )
         self.close_now: Callable[[int], bool] | None = wire["close"] if wire is not None else None
 
 
@@ -145,14 +148,26 @@ def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
 
 class Writer:
     """Sends a connection's queued frames, in a task started by the first frame queued
-    and ended once the queue is empty. A connection the server closes (slow consumer,
-    revoked key, shutdown) has its queue dropped; its close frame then goes out right
+    and ended once the queue is empty; a backlog (a client that fell behind, events that
+    came while the socket was full) goes out coalesced, one write for many frames. A
+    connection the server closes (slow consumer, revoked key, shutdown) has its queue
+    dropped; its close frame then goes out right
     behind the last data frame the transport holds (`wire.close_now`), every time, however
     slowly the client reads, and the reader sees the disconnect. Without the wire extension
     the close goes through ASGI, given `close_timeout` to get past what the client has not
     read yet, after which the connection's own task is cancelled."""
 
-    __slots__ = ("close_now", "close_timeout", "connection", "gave_up", "main", "task", "websocket")
+    __slots__ = (
+        "close_now",
+        "close_timeout",
+        "connection",
+        "gave_up",
+        "main",
+        "task",
+        "websocket",
+        "writable",
+        "write",
+    )
 
     def __init__(
         self,
@@ -161,10 +176,16 @@ class Writer:
         *,
         close_now: Callable[[int], bool] | None,
         close_timeout: float,
+        write: Callable[[bytes], bool] | None = None,
+        writable: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.websocket = websocket
         self.connection = connection
         self.close_now = close_now
+        self.write: Callable[[bytes], bool] | None = write if writable is not None else None
+        self.writable = writable
+        """With the wire extension: a backlog goes out framed here, in one write per
+        `MAX_WRITE` bytes, once the socket takes writes again."""
         self.close_timeout = close_timeout
         self.main = asyncio.current_task()
         """The connection's own task (it reads the client's frames)."""
@@ -180,7 +201,7 @@ class Writer:
         if code is not None and self.close_now is not None:
             task, self.task = self.task, None
             if task is not None:
-                task.cancel()  # it holds at most one frame not yet written: dropped
+                task.cancel()  # what it took and has not written yet is dropped with the queue
             if self.close_now(code):
                 connection.close_sent()
             return
@@ -205,11 +226,19 @@ class Writer:
                         connection.close_sent()
                     return
                 connection.sending = True
-                await send({"type": "websocket.send", "text": frame})
+                more = connection.take_queued(MAX_WRITE - len(frame)) if self.write else []
+                if more and self.write is not None and self.writable is not None:
+                    await self.writable()  # as ASGI `send` waits
+                    frames = b"".join(text_frame(text.encode()) for text in (frame, *more))
+                    if not self.write(frames):
+                        return  # closing: the close path sends what follows
+                else:
+                    await send({"type": "websocket.send", "text": frame})
                 connection.sending = False
         except (WebSocketDisconnect, OSError, RuntimeError):
             return  # the client went away; the reader notices and cleans up
         finally:
+            connection.sending = False
             if self.task is asyncio.current_task():
                 self.task = None
 
@@ -272,6 +301,8 @@ async def _serve(
         connection,
         close_now=transport.close_now,
         close_timeout=node.settings.ws_close_timeout,
+        write=transport.write_now,
+        writable=transport.writable,
     )
     connection.queue.on_put = writer.wake
     try:

@@ -9,11 +9,11 @@ frames, a backlog, a paused socket) goes through the ordinary queue and the
 ASGI `send`, so order is kept.
 
 `WireProtocol` is uvicorn's websockets-sansio protocol plus one ASGI scope
-extension, `switchboard.wire`, offering that write, and a close that does not
-wait: ASGI's `websocket.close` first waits until the socket is writable, which
-for a client that reads slowly can outlast any timeout, so a server-side close
-(4008, 4101, 1012) goes into the transport right behind the last data frame
-instead. Without the extension (another server, compression negotiated)
+extension, `switchboard.wire`, offering that write, a wait for the socket to take
+writes again, and a close that does not wait: ASGI's `websocket.close` first waits
+until the socket is writable, which for a client that reads slowly can outlast any
+timeout, so a server-side close (4008, 4101, 1012) goes into the transport right
+behind the last data frame instead. Without the extension (another server, compression negotiated)
 everything takes the ordinary path.
 """
 
@@ -28,6 +28,10 @@ from websockets.protocol import State
 from switchboard.realtime.connection import Outbox, Signal
 
 EXTENSION = "switchboard.wire"
+MAX_WRITE = 64 * 1024
+"""The most one write hands a socket at once, coalesced frames included: about one
+transport write buffer's worth (uvloop's high-water mark), so a coalesced write fills a
+socket's buffer no further than one large frame would."""
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -56,7 +60,11 @@ class WireProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None and not self.conn.extensions:  # no compression: frames as built
-            scope["extensions"][EXTENSION] = {"write": self.write_frame, "close": self.close_now}
+            scope["extensions"][EXTENSION] = {
+                "write": self.write_frame,
+                "writable": self.writable.wait,
+                "close": self.close_now,
+            }
 
     def write_frame(self, frame: bytes) -> bool:
         """Write a pre-built frame now if the socket takes it; False means "queue it"."""
