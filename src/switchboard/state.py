@@ -61,6 +61,7 @@ class AppState:
                 )
             if done is not None:
                 await self.publisher.publish([done.event])
+                await patch.trim_if_due(self.db, done)
                 return done.data
         async with self.write() as tx:
             await widgets.update_widget(tx, slug, key, changes, if_match=if_match)

@@ -130,16 +130,20 @@ async def patch_widget(
                 conn, slug, board, widget, changes, fields, version, idempotency_key
             )
         if done is not None:
-            if done.event[1].seq % TRIM_EVERY == 0:
-                await _trim(db, Head(board, slug, done.event[1].seq))
             return done
     return None
 
 
-async def _trim(db: Database, head: Head) -> None:
-    """Retention, once the write has committed: its failure must not answer a committed
-    write with 503 (retried, it would be written twice). Nothing is lost by skipping it:
-    the next trim, `TRIM_EVERY` seqs on, cuts the same prefix and more."""
+async def trim_if_due(db: Database, done: Patched) -> None:
+    """Retention, every `TRIM_EVERY` seqs, once the write has committed and been
+    published (a trim is a DELETE of its own: run before the PUBLISH, it delayed every
+    hundredth event by tens of milliseconds, bench/NOTES.md). Its failure must not answer
+    a committed write with 503 (retried, it would be written twice). Nothing is lost by
+    skipping it: the next trim, `TRIM_EVERY` seqs on, cuts the same prefix and more."""
+    slug, event = done.event
+    if event.seq % TRIM_EVERY:
+        return
+    head = Head(event.board_id, slug, event.seq)
     try:
         async with db.transaction() as tx:
             await trim(tx, head)
