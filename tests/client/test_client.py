@@ -199,7 +199,10 @@ async def test_rate_limited_writes_wait_retry_after(
             async with AsyncClient(live.base_url, token=ADMIN_KEY) as sb:
                 seq = (await sb.get_board(slug))["seq"]
                 started = time.monotonic()
-                for value in range(5):  # five writes at two per second: two waits at least
+                # Five writes at two per one-second window span three windows or more: one
+                # wait at least (two when the first write opens its window; one when it
+                # lands at a window's end, as CI saw).
+                for value in range(5):
                     assert (await sb.set(slug, "n", 100 + value))["value"] == 100 + value
                 assert time.monotonic() - started >= 1.0
                 events = await sb.events(slug, after=seq)
@@ -207,5 +210,5 @@ async def test_rate_limited_writes_wait_retry_after(
             retries.removeHandler(caplog.handler)
         assert [e["data"]["value"] for e in events] == [100, 101, 102, 103, 104]
         waits = [r.getMessage() for r in caplog.records if "HTTP 429" in r.getMessage()]
-        assert len(waits) >= 2
+        assert len(waits) >= 1
         assert all(w.endswith("retrying in 1.00 s") for w in waits), waits  # Retry-After: 1
