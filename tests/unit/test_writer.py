@@ -9,8 +9,8 @@ from typing import Any
 
 from switchboard.realtime.connection import Connection
 from switchboard.realtime.transport import Transport
-from switchboard.realtime.websocket import Writer
-from switchboard.realtime.wire import MAX_WRITE, text_frame
+from switchboard.realtime.websocket import WebSocketTransport, Writer
+from switchboard.realtime.wire import EXTENSION, MAX_WRITE, text_frame
 from tests.unit.twins import eventually, frame
 
 
@@ -18,6 +18,7 @@ class Socket:
     """The ASGI side (`send`) and the wire extension's `write` / `writable`."""
 
     def __init__(self) -> None:
+        self.scope: dict[str, Any] = {}
         self.sent: list[str] = []
         self.written: list[bytes] = []
         self.ready = asyncio.Event()
@@ -36,14 +37,10 @@ class Socket:
 
 
 def writer(socket: Socket, connection: Connection, *, wire: bool = True) -> Writer:
-    w = Writer(
-        socket,  # type: ignore[arg-type]
-        connection,
-        close_now=None,
-        close_timeout=1.0,
-        write=socket.write if wire else None,
-        writable=socket.writable if wire else None,
-    )
+    extension = {"write": socket.write, "writable": socket.writable, "close": lambda _: False}
+    socket.scope = {"extensions": {EXTENSION: extension} if wire else {}}
+    transport = WebSocketTransport(socket)  # type: ignore[arg-type]
+    w = Writer(socket, connection, transport, close_timeout=1.0)  # type: ignore[arg-type]
     connection.queue.on_put = w.wake
     return w
 

@@ -181,7 +181,8 @@ class Connection:
             frame = queue.head()
             if frame is None or len(frame) > max_bytes:
                 break
-            frames.append(queue.get_nowait())  # type: ignore[arg-type]
+            queue.get_nowait()
+            frames.append(frame)
             max_bytes -= len(frame)
             self.queued_bytes -= len(frame)
         if frames:

@@ -253,14 +253,16 @@ class Channel:
         stamps = self._run_at
         self._run_events, self._run_at, self._run_bytes = [], [], 0
         run = Run.of(events)
-        sinks, current = tuple(self.sinks), self.sinks
+        sinks = tuple(self.sinks)
         delivered = 0
-        for i, sink in enumerate(sinks):
-            if i and not i % FANOUT_SLICE:
+        for start in range(0, len(sinks), FANOUT_SLICE):
+            chunk = sinks[start : start + FANOUT_SLICE]
+            if start:  # only after the loop ran can a sink have left
                 await asyncio.sleep(0)
-            if sink in current:
+                chunk = tuple(sink for sink in chunk if sink in self.sinks)
+            for sink in chunk:
                 sink.deliver(run)
-                delivered += 1
+            delivered += len(chunk)
         # Counted once per run: a metric lock per delivery costs.
         METRICS.events_delivered.inc(delivered * len(events))
         METRICS.events_forwarded.inc(len(events))

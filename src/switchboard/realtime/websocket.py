@@ -157,35 +157,22 @@ class Writer:
     the close goes through ASGI, given `close_timeout` to get past what the client has not
     read yet, after which the connection's own task is cancelled."""
 
-    __slots__ = (
-        "close_now",
-        "close_timeout",
-        "connection",
-        "gave_up",
-        "main",
-        "task",
-        "websocket",
-        "writable",
-        "write",
-    )
+    __slots__ = ("close_timeout", "connection", "gave_up", "main", "task", "transport", "websocket")
 
     def __init__(
         self,
         websocket: WebSocket,
         connection: Connection,
+        transport: WebSocketTransport,
         *,
-        close_now: Callable[[int], bool] | None,
         close_timeout: float,
-        write: Callable[[bytes], bool] | None = None,
-        writable: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.websocket = websocket
         self.connection = connection
-        self.close_now = close_now
-        self.write: Callable[[bytes], bool] | None = write if writable is not None else None
-        self.writable = writable
-        """With the wire extension: a backlog goes out framed here, in one write per
-        `MAX_WRITE` bytes, once the socket takes writes again."""
+        self.transport = transport
+        """With the wire extension, a backlog goes out framed here, one write per
+        `MAX_WRITE` bytes once the socket takes writes again, and a close goes straight
+        into the socket (`close_now`); without it, both go through ASGI."""
         self.close_timeout = close_timeout
         self.main = asyncio.current_task()
         """The connection's own task (it reads the client's frames)."""
@@ -198,11 +185,12 @@ class Writer:
         """A frame was queued (`Outbox.on_put`): send it, or close."""
         connection = self.connection
         code = connection.close_code
-        if code is not None and self.close_now is not None:
+        close_now = self.transport.close_now
+        if code is not None and close_now is not None:
             task, self.task = self.task, None
             if task is not None:
                 task.cancel()  # what it took and has not written yet is dropped with the queue
-            if self.close_now(code):
+            if close_now(code):
                 connection.close_sent()
             return
         if self.task is None:
@@ -226,11 +214,12 @@ class Writer:
                         connection.close_sent()
                     return
                 connection.sending = True
-                more = connection.take_queued(MAX_WRITE - len(frame)) if self.write else []
-                if more and self.write is not None and self.writable is not None:
-                    await self.writable()  # as ASGI `send` waits
+                write, writable = self.transport.write_now, self.transport.writable
+                more = connection.take_queued(MAX_WRITE - len(frame)) if writable else []
+                if more and write is not None and writable is not None:
+                    await writable()  # as ASGI `send` waits
                     frames = b"".join(text_frame(text.encode()) for text in (frame, *more))
-                    if not self.write(frames):
+                    if not write(frames):
                         return  # closing: the close path sends what follows
                 else:
                     await send({"type": "websocket.send", "text": frame})
@@ -296,14 +285,7 @@ async def _serve(
     `Writer` sends what is queued meanwhile."""
     handler = Handler(connection, node)
     handler.expiry.arm(connection.principal.expires_at)
-    writer = Writer(
-        websocket,
-        connection,
-        close_now=transport.close_now,
-        close_timeout=node.settings.ws_close_timeout,
-        write=transport.write_now,
-        writable=transport.writable,
-    )
+    writer = Writer(websocket, connection, transport, close_timeout=node.settings.ws_close_timeout)
     connection.queue.on_put = writer.wake
     try:
         if not connection.queue.empty():  # closed already (a stopping worker)
