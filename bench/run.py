@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import typing
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import orjson
+import uvloop
 from websockets.asyncio.client import connect
 
 PG_ADMIN = os.environ.get(
@@ -163,7 +165,7 @@ def subscriber_process(
 ) -> None:
     """Hold `count` subscriptions; record every delivery's latency and order."""
     raise_fd_limit()
-    results.put(asyncio.run(_subscribers(url, slug, count, ready, go, duration)))
+    results.put(uvloop.run(_subscribers(url, slug, count, ready, go, duration)))
 
 
 class Tally:
@@ -213,9 +215,9 @@ class LightSubscriber(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.request)
+        # uvloop's TCP transport implements asyncio.Transport without subclassing it.
+        self.transport = typing.cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
@@ -510,6 +512,9 @@ def fanout(
                 round(pct(list(first.values()), q), 2) for q in (0.5, 0.99)
             ],
             "spread_p50_p99_ms": [round(pct(spread, q), 2) for q in (0.5, 0.99)],
+            "loadgen_cpu_us_per_delivery": round(loadgen_cpu / deliveries * 1e6, 2)
+            if deliveries
+            else float("nan"),
             "loadgen_saturated": loadgen_cpu / (listen * min(procs, CORES)) > 0.9,
         },
     )
