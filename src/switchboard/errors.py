@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import asyncpg  # type: ignore[import-untyped]
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -192,9 +193,10 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, IntegrityError):
+    """SQLAlchemy's errors, and asyncpg's own from the direct statements (`store.patch`)."""
+    if isinstance(exc, IntegrityError | asyncpg.IntegrityConstraintViolationError):
         return error_response(409, "conflict", "the change conflicts with the current state")
-    if isinstance(exc, DataError):
+    if isinstance(exc, DataError | asyncpg.DataError):
         return error_response(422, "validation_error", "a value is out of range for the store")
     log.warning("database_unavailable", path=request.url.path, error=repr(exc))
     return error_response(503, "unavailable", "the database is unavailable; nothing was written")
@@ -214,7 +216,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for exc in (DBAPIError, OSError, TimeoutError):
+    database = (
+        DBAPIError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+    )
+    for exc in (*database, OSError, TimeoutError):
         app.add_exception_handler(exc, _database_error)
     app.add_exception_handler(RecursionError, _too_deep)
     app.add_exception_handler(Exception, _unexpected)

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from switchboard.store import patch, widgets
 from switchboard.store.boards import create_board
@@ -35,7 +35,7 @@ async def test_a_write_whose_read_went_stale_writes_nothing(
         await put_widget(
             tx, slug, "g", kind="gauge", title="", config={"max": 100}, value=1, if_match=None
         )
-    async with db.autocommit() as conn:
+    async with db.direct() as conn:
         board, stale = await patch._read(conn, slug, "g")
     changes: dict[str, Any] = {"value": 90}
     fields = widgets.patch_fields(stale, changes)
@@ -44,10 +44,10 @@ async def test_a_write_whose_read_went_stale_writes_nothing(
     )
     assert narrowed is not None
     assert narrowed.event[1].seq == 2
-    async with db.autocommit() as conn:
+    async with db.direct() as conn:
         assert await patch._write(conn, slug, board, stale, changes, fields, None, None) is None
     assert await _seq(db, slug) == 2
-    async with db.autocommit() as conn:
+    async with db.direct() as conn:
         board, fresh = await patch._read(conn, slug, "g")
         changes = {"value": 40}
         fields = widgets.patch_fields(fresh, changes)
@@ -120,13 +120,13 @@ async def test_a_failed_trim_leaves_the_committed_patch_answered(prefix: str, sl
         async with start_server(settings) as live:
             await live.create_board(slug)
             await live.put_widget(slug, "w", value=0)
-            async with live.state.db.autocommit() as conn:
+            async with live.state.db.direct() as conn:
                 for statement in REFUSE_DELETES:
-                    await conn.execute(text(statement))
+                    await conn.execute(statement)
             for i in range(1, 100):  # seq 2…100: the trim at 100 fails
                 await live.set_value(slug, "w", i)
-            async with live.state.db.autocommit() as conn:
-                await conn.execute(text("DROP TRIGGER refuse ON events"))
+            async with live.state.db.direct() as conn:
+                await conn.execute("DROP TRIGGER refuse ON events")
             history = (await live.http.get(f"/api/boards/{slug}/events?limit=1000")).json()
             assert [e["seq"] for e in history["items"]] == list(range(1, 101))
             for i in range(100, 200):  # seq 101…200: the trim at 200 cuts below 151

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -84,6 +85,22 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
+async def _jsonb_codec(conn: asyncpg.Connection) -> None:
+    """`jsonb` read as Python values by orjson (binary format: a version byte, the text)."""
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda value: b"\x01" + orjson.dumps(value),
+        decoder=lambda raw: orjson.loads(raw[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Nothing to reset on release: the direct statements set no session state (no SET,
+    LISTEN or advisory lock), and asyncpg's default reset is a round trip per release."""
+
+
 def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN")
 
@@ -107,7 +124,8 @@ class Database:
             # No pre-ping: it was a round trip per checkout on the write path. A connection
             # PostgreSQL dropped fails its next statement instead, which SQLAlchemy reports
             # as a disconnect: it invalidates the pool and the request answers 503.
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            # `pool_size` here and as many in `direct`'s pool: 2 × pool_size per worker.
+            kwargs.update(pool_size=pool_size, max_overflow=0)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
@@ -120,7 +138,9 @@ class Database:
             else self.engine.execution_options(isolation_level="REPEATABLE READ")
         )
         self._snapshots = async_sessionmaker(snapshot_engine, expire_on_commit=False)
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._pool_opening = asyncio.Lock()
         # SQLite has one writer at a time and no row locks; the embedded mode is a
         # single process, so serialising writes here gives the same seq guarantee
         # that `SELECT … FOR UPDATE` gives on PostgreSQL.
@@ -142,11 +162,29 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
-        """A connection where each statement commits on its own (no BEGIN, no COMMIT round
-        trip): for single statements that must hold their locks no longer than they run."""
-        async with self._autocommit.connect() as conn:
+    async def direct(self) -> AsyncIterator[asyncpg.Connection]:
+        """A PostgreSQL connection with nothing between it and asyncpg, each statement
+        committing on its own (no BEGIN, no COMMIT round trip): for the widget PATCH's two
+        statements, where SQLAlchemy's execution layer was a sixth of a write's CPU
+        (bench/NOTES.md). Its own pool: asyncpg replaces a connection PostgreSQL closed on
+        the next acquire, and a statement on one it had not noticed yet fails with
+        `asyncpg.PostgresConnectionError` or `asyncpg.InterfaceError`."""
+        pool = self._pool or await self._open_pool()
+        async with pool.acquire() as conn:
             yield conn
+
+    async def _open_pool(self) -> asyncpg.Pool:
+        async with self._pool_opening:
+            if self._pool is None:
+                dsn = self.engine.url.set(drivername="postgresql")
+                self._pool = await asyncpg.create_pool(
+                    dsn.render_as_string(hide_password=False),
+                    min_size=0,
+                    max_size=self._pool_size,
+                    init=_jsonb_codec,
+                    reset=_keep_session,
+                )
+            return self._pool
 
     async def ping(self) -> None:
         """Raise if the database does not answer."""
@@ -154,4 +192,6 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
         await self.engine.dispose()

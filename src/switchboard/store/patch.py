@@ -13,22 +13,21 @@ again and retry; after `TRIES` the caller falls back to the locked path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import orjson
 import structlog
-from sqlalchemy import BigInteger, Integer, String, and_, bindparam, select, text
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard.errors import NotFound
 from switchboard.resources import widget_data
 from switchboard.store.boards import check_version
 from switchboard.store.db import Database
-from switchboard.store.events import BOARDS, TRIM_EVERY, Head, trim
-from switchboard.store.models import Event, UTCDateTime, utcnow
-from switchboard.store.widgets import COLUMNS, WIDGETS, WidgetRow, missing, patch_fields
+from switchboard.store.events import TRIM_EVERY, Head, trim
+from switchboard.store.models import Event, utcnow
+from switchboard.store.widgets import WidgetRow, missing, patch_fields
 
 log = structlog.get_logger(__name__)
 
@@ -36,61 +35,58 @@ TRIES = 3
 """Reads and conditional writes before the locked path takes over (a widget whose title
 or config another writer keeps changing could otherwise starve this one)."""
 
-_READ = (
-    select(BOARDS.c.id, *COLUMNS)
-    .select_from(
-        BOARDS.outerjoin(
-            WIDGETS, and_(WIDGETS.c.board_id == BOARDS.c.id, WIDGETS.c.key == bindparam("key"))
-        )
-    )
-    .where(BOARDS.c.slug == bindparam("slug"), BOARDS.c.deleted_at.is_(None))
+DROPPED = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
 )
+"""What a statement on a connection PostgreSQL closed raises (a restart, a terminated
+backend; `InternalClientError` when the closing notice arrived but the connection is not
+yet marked closed): on the read nothing was written, so the connection is dropped and
+the read made again on a fresh one."""
 
-# Built once: its cache key and compiled form are computed on the first write only. The
-# `EXISTS` reads order the steps: the board lock (b) before the widget (w), the widget
+# Both statements go straight to asyncpg (`Database.direct`), prepared once per connection.
+# The widget's columns in `WidgetRow`'s order.
+_READ = f"""
+SELECT b.id, {", ".join(f"w.{f.name}" for f in fields(WidgetRow))}
+FROM boards b LEFT JOIN widgets w ON w.board_id = b.id AND w.key = $2
+WHERE b.slug = $1 AND b.deleted_at IS NULL
+"""
+
+# The `EXISTS` reads order the steps: the board lock (b) before the widget (w), the widget
 # before the seq (s). Under READ COMMITTED a row another write changed meanwhile is
-# re-checked at its newest version, so `version + 1` and `seq + 1` are never stale.
-_WRITE = (
-    text(
-        """
+# re-checked at its newest version, so `version + 1` and `seq + 1` are never stale. JSON
+# goes in as text, so that a JSON null stays a `jsonb` null, not SQL NULL. Parameters:
+# $1 board, $2 widget, $3 kind, $4 title, $5 config, $6 value, $7 now, $8 old config,
+# $9 old title, $10 old version (NULL: not checked), $11 the event's data, $12 the
+# Idempotency-Key record (NULL: none).
+_WRITE = """
 WITH b AS (
-    SELECT id FROM boards WHERE id = :board AND deleted_at IS NULL FOR UPDATE
+    SELECT id FROM boards WHERE id = $1 AND deleted_at IS NULL FOR UPDATE
 ), w AS (
     UPDATE widgets
-    SET title = :title, config = :config, value = :value,
-        version = version + 1, updated_at = :now
-    WHERE id = :widget AND kind = :kind AND EXISTS (SELECT FROM b)
-        AND (CAST(:old_config AS jsonb) IS NULL OR config = :old_config)
-        AND (CAST(:old_title AS text) IS NULL OR title = :old_title)
-        AND (CAST(:old_version AS integer) IS NULL OR version = :old_version)
+    SET title = $4, config = $5::text::jsonb, value = $6::text::jsonb,
+        version = version + 1, updated_at = $7
+    WHERE id = $2 AND kind = $3 AND EXISTS (SELECT FROM b)
+        AND ($8::text::jsonb IS NULL OR config = $8::text::jsonb)
+        AND ($9::text IS NULL OR title = $9::text)
+        AND ($10::integer IS NULL OR version = $10::integer)
     RETURNING version
 ), s AS (
-    UPDATE boards SET seq = seq + 1 WHERE id = :board AND EXISTS (SELECT FROM w)
+    UPDATE boards SET seq = seq + 1 WHERE id = $1 AND EXISTS (SELECT FROM w)
     RETURNING seq
 ), e AS (
     INSERT INTO events (board_id, seq, name, data, at)
-    SELECT :board, s.seq, 'widget.updated',
-        CAST(:data AS jsonb) || jsonb_build_object('version', w.version), :now
+    SELECT $1, s.seq, 'widget.updated',
+        $11::text::jsonb || jsonb_build_object('version', w.version), $7
     FROM s, w
 ), k AS (
     UPDATE idempotency_keys SET committed = true
-    WHERE key = :idempotency_key AND EXISTS (SELECT FROM s)
+    WHERE key = $12::text AND EXISTS (SELECT FROM s)
 )
 SELECT s.seq, w.version FROM s, w
 """
-    )
-    .bindparams(
-        bindparam("config", type_=JSONB()),
-        bindparam("value", type_=JSONB()),
-        bindparam("old_config", type_=JSONB(none_as_null=True)),
-        bindparam("old_title", type_=String()),
-        bindparam("old_version", type_=Integer()),
-        bindparam("data", type_=JSONB()),
-        bindparam("now", type_=UTCDateTime()),
-        bindparam("idempotency_key", type_=String()),
-    )
-    .columns(seq=BigInteger(), version=Integer())
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +111,23 @@ async def patch_widget(
     """`widgets.update_widget`'s PATCH, committed; `None` if it did not get through in
     `TRIES` (nothing was written: run the locked path)."""
     for _ in range(TRIES):
-        async with db.autocommit() as conn:
+        async with db.direct() as conn:
             try:
                 board, widget = await _read(conn, slug, key)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                continue  # PostgreSQL dropped it (a restart): nothing written, the pool renewed
+            except DROPPED:
+                conn.terminate()  # not back into the pool: its protocol state is unknown
+                continue
             check_version(widget.version, if_match, f"widget {key!r}")
             fields = patch_fields(widget, changes)
             # A kept value depends on the version read, and so does `If-Match`.
             version = widget.version if if_match is not None or "value" not in changes else None
-            done = await _write(
-                conn, slug, board, widget, changes, fields, version, idempotency_key
-            )
+            try:
+                done = await _write(
+                    conn, slug, board, widget, changes, fields, version, idempotency_key
+                )
+            except DROPPED:
+                conn.terminate()
+                raise  # whether it committed is unknown: 503, never retried here
         if done is not None:
             return done
     return None
@@ -151,17 +150,17 @@ async def trim_if_due(db: Database, done: Patched) -> None:
         log.warning("trim_failed", board=head.slug, seq=head.seq, error=repr(exc))
 
 
-async def _read(conn: AsyncConnection, slug: str, key: str) -> tuple[int, WidgetRow]:
-    rows = (await conn.execute(_READ, {"slug": slug, "key": key})).all()
-    if not rows:
+async def _read(conn: asyncpg.Connection, slug: str, key: str) -> tuple[int, WidgetRow]:
+    row = await conn.fetchrow(_READ, slug, key)
+    if row is None:
         raise NotFound(f"board {slug!r} not found")
-    if rows[0].key is None:
+    if row["key"] is None:
         raise missing(slug, key)
-    return rows[0][0], WidgetRow(*rows[0][1:])
+    return row[0], WidgetRow(*row[1:])
 
 
 async def _write(
-    conn: AsyncConnection,
+    conn: asyncpg.Connection,
     slug: str,
     board: int,
     widget: WidgetRow,
@@ -179,27 +178,27 @@ async def _write(
         widget.version + 1, widget.created_at, now,
     )  # fmt: skip
     data = widget_data(new)
-    row = (
-        await conn.execute(
-            _WRITE,
-            {
-                "board": board,
-                "widget": widget.id,
-                "kind": widget.kind,
-                "title": new.title,
-                "config": new.config,
-                "value": new.value,
-                "now": now,
-                "old_config": None if "config" in changes else widget.config,
-                "old_title": None if "title" in changes else widget.title,
-                "old_version": version,
-                "data": data,
-                "idempotency_key": idempotency_key,
-            },
-        )
-    ).first()
+    row = await conn.fetchrow(
+        _WRITE,
+        board,
+        widget.id,
+        widget.kind,
+        new.title,
+        _json(new.config),
+        _json(new.value),
+        now,
+        None if "config" in changes else _json(widget.config),
+        None if "title" in changes else widget.title,
+        version,
+        _json(data),
+        idempotency_key,
+    )
     if row is None:
         return None
-    new.version = data["version"] = row.version
-    event = Event(board_id=board, seq=row.seq, name="widget.updated", data=data, at=now)
+    new.version = data["version"] = row["version"]
+    event = Event(board_id=board, seq=row["seq"], name="widget.updated", data=data, at=now)
     return Patched(new, data, (slug, event))
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
