@@ -58,6 +58,42 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
+def machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine (all cores) since boot, from /proc/stat:
+    user, nice, system, irq and softirq. Over a write phase it covers what per-process
+    readings cannot: PostgreSQL's backends (a floor writer's exits with its connection)
+    and the kernel's network work."""
+    user, nice, system, _idle, _iowait, irq, softirq = (
+        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]
+    )
+    return (user + nice + system + irq + softirq) / TICK
+
+
+class CpuSplit:
+    """Where a write phase's CPU went, per write: the whole machine, the server's workers,
+    this process (the load generator, or the floor's asyncpg writers), and the rest
+    (PostgreSQL, Redis, the kernel's network work, anything else running)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.start = (machine_cpu(), server.cpu(), time.process_time())
+
+    def per_write(self, writes: int) -> dict[str, float]:
+        machine, server, own = (
+            now - then
+            for now, then in zip(
+                (machine_cpu(), self.server.cpu(), time.process_time()), self.start, strict=True
+            )
+        )
+        split = {
+            "machine": machine,
+            "server": server,
+            "bench_process": own,
+            "rest": machine - server - own,
+        }
+        return {k: round(v / writes * 1000, 3) for k, v in split.items()} if writes else {}
+
+
 def rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -581,10 +617,12 @@ def writes(server: Server, duration: float, concurrency: int, boards: int = 1) -
     """REST widget PATCHes flat out, no subscribers: writes/s and latency."""
     slugs = _boards(server.url, boards)
     before = _db_seconds(server.url)
+    split = CpuSplit(server)
     cpu0, t0 = server.cpu(), time.monotonic()
     wrote = asyncio.run(write_loop(server.url, slugs, None, duration, concurrency))
     elapsed = time.monotonic() - t0
     cpu = server.cpu() - cpu0
+    cpu_ms = split.per_write(wrote["writes"])
     db = _db_seconds(server.url) - before
     total = sum(wrote["latencies"])
     return _timed(
@@ -593,6 +631,7 @@ def writes(server: Server, duration: float, concurrency: int, boards: int = 1) -
         writes_per_s=round(wrote["writes"] / elapsed, 1),
         server_cpu_ms_per_write=round(cpu / wrote["writes"] * 1000, 3),
         db_share_of_write_time=round(db / total, 2) if total else None,
+        cpu_ms_per_write=cpu_ms,
     )
 
 
@@ -720,6 +759,7 @@ def store_floor(
         await asyncio.gather(*(writer(i) for i in range(concurrency)))
         return latencies
 
+    split = CpuSplit(server)
     t0 = time.monotonic()
     latencies = asyncio.run(run())
     elapsed = time.monotonic() - t0
@@ -728,6 +768,7 @@ def store_floor(
         f"{concurrency} concurrent, {_on(boards)}",
         latencies,
         writes_per_s=round(len(latencies) / elapsed, 1),
+        cpu_ms_per_write=split.per_write(len(latencies)),
     )
 
 

@@ -21,6 +21,7 @@ from switchboard import web
 from switchboard.access import FastAPIWithAccessLog
 from switchboard.api import api_router, openapi, ops_router
 from switchboard.api.cors import Cors
+from switchboard.api.direct import DirectWidgetPatch
 from switchboard.api.http_metrics import HttpMetricsMiddleware
 from switchboard.api.idempotency import IdempotencyMiddleware
 from switchboard.api.middleware import BodyLimitMiddleware
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     openapi.install(app)
+    app.add_middleware(DirectWidgetPatch, max_bytes=settings.max_body_bytes)  # innermost
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(Cors, origins=settings.allowed_origins)  # preflights stop here

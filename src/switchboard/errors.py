@@ -192,14 +192,28 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    """SQLAlchemy's errors, and asyncpg's own from the direct statements (`store.patch`)."""
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError,
+    asyncpg.PostgresError,  # asyncpg's own, from the direct statements (`store.patch`)
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
+
+def database_error(exc: Exception, path: str) -> AppError:
+    """What a client is told of a failure of the store (any of `DATABASE_ERRORS`)."""
     if isinstance(exc, IntegrityError | asyncpg.IntegrityConstraintViolationError):
-        return error_response(409, "conflict", "the change conflicts with the current state")
+        return Conflict("the change conflicts with the current state")
     if isinstance(exc, DataError | asyncpg.DataError):
-        return error_response(422, "validation_error", "a value is out of range for the store")
-    log.warning("database_unavailable", path=request.url.path, error=repr(exc))
-    return error_response(503, "unavailable", "the database is unavailable; nothing was written")
+        return ValidationFailed("a value is out of range for the store")
+    log.warning("database_unavailable", path=path, error=repr(exc))
+    return ServiceUnavailable("the database is unavailable; nothing was written")
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    return await _app_error(request, database_error(exc, request.url.path))
 
 
 async def _too_deep(_: Request, exc: Exception) -> JSONResponse:
@@ -216,13 +230,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    database = (
-        DBAPIError,
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,
-    )
-    for exc in (*database, OSError, TimeoutError):
+    for exc in DATABASE_ERRORS:
         app.add_exception_handler(exc, _database_error)
     app.add_exception_handler(RecursionError, _too_deep)
     app.add_exception_handler(Exception, _unexpected)

@@ -21,6 +21,7 @@ from switchboard.api.openapi import ANONYMOUS, ETAG, errors
 from switchboard.api.schemas import PointsIn, WidgetBatch, WidgetPatch, WidgetPut, changes
 from switchboard.errors import PayloadTooLarge, ValidationFailed
 from switchboard.resources import WidgetBatchOut, WidgetOut
+from switchboard.state import AppState
 from switchboard.store import widgets
 
 router = APIRouter(prefix="/boards/{slug}/widgets", tags=["widgets"])
@@ -76,8 +77,16 @@ async def patch_widget(
     slug: SlugParam, key: KeyParam, body: WidgetPatch, state: State, _: Writer, expected: IfMatch
 ) -> Response:
     """Change some fields, usually `value`; a series' `value` replaces its points."""
-    # The hot path: the body is the event's data, dumped once; FastAPI's validation and
-    # serialisation of a returned model would build it twice more (bench/NOTES.md).
+    return await patched(state, slug, key, body, expected)
+
+
+async def patched(
+    state: AppState, slug: str, key: str, body: WidgetPatch, expected: int | None
+) -> Response:
+    """The widget PATCH once its caller may write (this route, and `api.direct`, which
+    answers most of them). The hot path: the body is the event's data, dumped once;
+    FastAPI's validation and serialisation of a returned model would build it twice more
+    (bench/NOTES.md)."""
     data = await state.patch_widget(slug, key, _patch_changes(body), if_match=expected)
     return Response(
         orjson.dumps(data), media_type="application/json", headers=etag(data["version"])
