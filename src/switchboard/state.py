@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard.auth.authenticator import Authenticator
@@ -32,6 +32,7 @@ class AppState:
     limiter: RateLimiter
     revocations: Revocations
     realtime: Node
+    recent: patch.Recent = field(default_factory=patch.Recent)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
@@ -53,6 +54,7 @@ class AppState:
             with METRICS.write_db_seconds.time():
                 done = await patch.patch_widget(
                     self.db,
+                    self.recent,
                     slug,
                     key,
                     changes,

@@ -7,12 +7,15 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from switchboard.errors import ValidationFailed
 from switchboard.store import patch, widgets
 from switchboard.store.boards import create_board
 from switchboard.store.db import Database
 from switchboard.store.events import BOARDS
+from switchboard.store.models import utcnow
 from switchboard.store.widgets import put_widget
 from tests.conftest import backend_settings, own_database
 from tests.helpers import LiveServer, start_server
@@ -40,7 +43,7 @@ async def test_a_write_whose_read_went_stale_writes_nothing(
     changes: dict[str, Any] = {"value": 90}
     fields = widgets.patch_fields(stale, changes)
     narrowed = await patch.patch_widget(
-        db, slug, "g", {"config": {"max": 50}}, if_match=None, idempotency_key=None
+        db, patch.Recent(), slug, "g", {"config": {"max": 50}}, if_match=None, idempotency_key=None
     )
     assert narrowed is not None
     assert narrowed.event[1].seq == 2
@@ -135,3 +138,77 @@ async def test_a_failed_trim_leaves_the_committed_patch_answered(prefix: str, sl
             assert (await live.http.get(events)).status_code == 410  # 1…150 are gone
             history = (await live.http.get(events, params={"after": 150, "limit": 100})).json()
             assert [e["seq"] for e in history["items"]] == list(range(151, 201))
+
+
+async def _gauge(live: LiveServer, slug: str, maximum: int) -> None:
+    await live.create_board(slug)
+    await live.put_widget(slug, "g", kind="gauge", config={"min": 0, "max": maximum}, value=10)
+
+
+async def _patch(
+    live: LiveServer, recent: patch.Recent, slug: str, changes: dict[str, Any], **kw: Any
+) -> patch.Patched | None:
+    """A PATCH by a worker whose memory is `recent` (two of them: two workers)."""
+    kw.setdefault("if_match", None)
+    return await patch.patch_widget(
+        live.state.db, recent, slug, "g", changes, idempotency_key=None, **kw
+    )
+
+
+async def test_a_remembered_widget_that_went_stale_is_read_afresh(
+    production: LiveServer, slug: str
+) -> None:
+    """Worker A remembers the gauge at max 100; worker B narrows it to 50. A's PATCH of
+    90 is refused by the fresh read (422), not written on the stale row; its PATCH of 40
+    carries the config as it now is. The other way round, a refusal on a stale row is
+    not trusted either: widened again by B, A's 90 goes through."""
+    await _gauge(production, slug, 100)
+    a, b = patch.Recent(), patch.Recent()
+    assert await _patch(production, a, slug, {"value": 20}) is not None
+    assert a.get(slug, "g") is not None
+    assert await _patch(production, b, slug, {"config": {"min": 0, "max": 50}}) is not None
+    seq = await _seq(production.state.db, slug)
+    refused = await production.http.get(f"/api/boards/{slug}/widgets/g")
+    with pytest.raises(ValidationFailed):  # 90 is over the gauge's max of 50
+        await _patch(production, a, slug, {"value": 90})
+    assert await _seq(production.state.db, slug) == seq  # nothing written
+    assert (await production.http.get(f"/api/boards/{slug}/widgets/g")).json() == refused.json()
+    done = await _patch(production, a, slug, {"value": 40})
+    assert done is not None
+    assert done.data["config"]["max"] == 50
+    assert await _patch(production, b, slug, {"config": {"min": 0, "max": 100}}) is not None
+    done = await _patch(production, a, slug, {"value": 90})  # A remembers max 50
+    assert done is not None
+    assert (done.data["value"], done.data["config"]["max"]) == (90, 100)
+    events = (await production.http.get(f"/api/boards/{slug}/events?limit=100")).json()
+    assert [e["data"]["version"] for e in events["items"][1:]] == [2, 3, 4, 5, 6]
+
+
+async def test_if_match_and_a_new_board_are_never_answered_from_memory(
+    production: LiveServer, slug: str
+) -> None:
+    await _gauge(production, slug, 100)
+    a, b = patch.Recent(), patch.Recent()
+    assert await _patch(production, a, slug, {"value": 20}) is not None  # A: version 2
+    assert await _patch(production, b, slug, {"value": 30}) is not None  # version 3
+    done = await _patch(production, a, slug, {"value": 40}, if_match=3)
+    assert done is not None
+    assert done.data["version"] == 4
+    assert (await production.http.delete(f"/api/boards/{slug}")).status_code == 204
+    await _gauge(production, slug, 100)  # the same slug, a new board and widget
+    done = await _patch(production, a, slug, {"value": 50})
+    assert done is not None
+    assert done.data["version"] == 2
+    board = (await production.http.get(f"/api/boards/{slug}")).json()
+    assert (board["seq"], board["widgets"][0]["value"]) == (done.event[1].seq, 50)
+
+
+def test_recent_keeps_the_newest_rows() -> None:
+    recent = patch.Recent(limit=2)
+    row = widgets.WidgetRow(1, "k", "number", "", {}, 0, 1, utcnow(), utcnow())
+    for key in ("a", "b", "a", "c"):
+        recent.put("s", key, 1, row)
+    assert sorted(k for _, k in recent.rows) == ["a", "c"]
+    recent.drop("s", "a")
+    assert recent.get("s", "a") is None
+    assert recent.get("s", "c") is not None

@@ -13,6 +13,7 @@ again and retry; after `TRIES` the caller falls back to the locked path.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -21,7 +22,7 @@ import orjson
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from switchboard.errors import NotFound
+from switchboard.errors import AppError, NotFound
 from switchboard.resources import widget_data
 from switchboard.store.boards import check_version
 from switchboard.store.db import Database
@@ -35,6 +36,9 @@ TRIES = 3
 """Reads and conditional writes before the locked path takes over (a widget whose title
 or config another writer keeps changing could otherwise starve this one)."""
 
+RECENT_MAX = 10_000
+"""Widgets a worker remembers as it last read or wrote them (`Recent`)."""
+
 DROPPED = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -45,6 +49,10 @@ DROPPED = (
 backend; `InternalClientError` when the closing notice arrived but the connection is not
 yet marked closed): on the read nothing was written, so the connection is dropped and
 the read made again on a fresh one."""
+
+NOT_SENT = (asyncpg.InterfaceError, asyncpg.InternalClientError)
+"""Of those, what asyncpg raises before it sends anything (the connection already closed,
+or its protocol not ready): a statement that failed so was never run."""
 
 # Both statements go straight to asyncpg (`Database.direct`), prepared once per connection.
 # The widget's columns in `WidgetRow`'s order.
@@ -89,6 +97,33 @@ SELECT s.seq, w.version FROM s, w
 """
 
 
+class Recent:
+    """Each widget as this worker last read or wrote it, with its board's id: a PATCH
+    without `If-Match` goes straight to the conditional statement on it, one round trip
+    instead of two. That statement re-checks, under the board lock, everything the PATCH
+    was derived from (see `_write`), so a remembered row that has gone stale (another
+    worker wrote the widget's config, the board was deleted) changes nothing: zero rows,
+    and the PATCH reads afresh. Nothing is answered from it but a committed write: a
+    refusal (412, 422, 404) only ever comes from a fresh read. Bounded: the oldest
+    entry goes first."""
+
+    def __init__(self, limit: int = RECENT_MAX) -> None:
+        self.limit = limit
+        self.rows: dict[tuple[str, str], tuple[int, WidgetRow]] = {}
+
+    def get(self, slug: str, key: str) -> tuple[int, WidgetRow] | None:
+        return self.rows.get((slug, key))
+
+    def put(self, slug: str, key: str, board: int, widget: WidgetRow) -> None:
+        self.rows.pop((slug, key), None)
+        self.rows[(slug, key)] = (board, widget)
+        if len(self.rows) > self.limit:
+            del self.rows[next(iter(self.rows))]
+
+    def drop(self, slug: str, key: str) -> None:
+        self.rows.pop((slug, key), None)
+
+
 @dataclass(frozen=True, slots=True)
 class Patched:
     """A committed PATCH: the widget as it now is, its data as REST shows it (the
@@ -101,6 +136,7 @@ class Patched:
 
 async def patch_widget(
     db: Database,
+    recent: Recent,
     slug: str,
     key: str,
     changes: dict[str, Any],
@@ -110,12 +146,19 @@ async def patch_widget(
 ) -> Patched | None:
     """`widgets.update_widget`'s PATCH, committed; `None` if it did not get through in
     `TRIES` (nothing was written: run the locked path)."""
+    known = recent.get(slug, key) if if_match is None else None
+    if known is not None:
+        done = await _on_recent(db, slug, known, changes, idempotency_key)
+        if done is not None:
+            recent.put(slug, key, done.event[1].board_id, done.widget)
+            return done
+        recent.drop(slug, key)
     for _ in range(TRIES):
         async with db.direct() as conn:
             try:
                 board, widget = await _read(conn, slug, key)
             except DROPPED:
-                conn.terminate()  # not back into the pool: its protocol state is unknown
+                _discard(conn)
                 continue
             check_version(widget.version, if_match, f"widget {key!r}")
             fields = patch_fields(widget, changes)
@@ -126,11 +169,40 @@ async def patch_widget(
                     conn, slug, board, widget, changes, fields, version, idempotency_key
                 )
             except DROPPED:
-                conn.terminate()
+                _discard(conn)
                 raise  # whether it committed is unknown: 503, never retried here
         if done is not None:
+            recent.put(slug, key, board, done.widget)
             return done
     return None
+
+
+async def _on_recent(
+    db: Database,
+    slug: str,
+    known: tuple[int, WidgetRow],
+    changes: dict[str, Any],
+    idempotency_key: str | None,
+) -> Patched | None:
+    """The PATCH on the widget as this worker last saw it; `None` (nothing written) if
+    that is stale, or the PATCH would be refused on it: a fresh read decides."""
+    board, widget = known
+    try:
+        fields = patch_fields(widget, changes)
+    except AppError:
+        return None
+    version = None if "value" in changes else widget.version
+    async with db.direct() as conn:
+        try:
+            return await _write(
+                conn, slug, board, widget, changes, fields, version, idempotency_key
+            )
+        except NOT_SENT:
+            _discard(conn)
+            return None
+        except DROPPED:
+            _discard(conn)
+            raise
 
 
 async def trim_if_due(db: Database, done: Patched) -> None:
@@ -198,6 +270,13 @@ async def _write(
     new.version = data["version"] = row["version"]
     event = Event(board_id=board, seq=row["seq"], name="widget.updated", data=data, at=now)
     return Patched(new, data, (slug, event))
+
+
+def _discard(conn: asyncpg.Connection) -> None:
+    """Keep a connection whose protocol state is unknown out of the pool (one asyncpg saw
+    close it has released already)."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 def _json(value: Any) -> str:
