@@ -23,6 +23,7 @@ and its access line the status.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -106,17 +107,23 @@ class AccessLog:
                 status = status or 500  # what uvicorn answers
                 raise
             finally:
-                fields: dict[str, Any] = {"path": _path(scope), "status": status}
-                if http:
-                    fields["method"] = scope["method"]
-                else:
-                    fields["close_code"] = close_code
-                log.info(
-                    "request" if http else "websocket",
-                    **fields,
-                    client=_client(scope),
-                    duration_ms=round((time.perf_counter() - start) * 1000, 2),
-                )
+                if log.is_enabled_for(logging.INFO):  # else it would be built for nothing
+                    self._log(scope, status, close_code, time.perf_counter() - start)
+
+    @staticmethod
+    def _log(scope: Scope, status: int | None, close_code: int | None, seconds: float) -> None:
+        http = scope["type"] == "http"
+        fields: dict[str, Any] = {"path": _path(scope), "status": status}
+        if http:
+            fields["method"] = scope["method"]
+        else:
+            fields["close_code"] = close_code
+        log.info(
+            "request" if http else "websocket",
+            **fields,
+            client=_client(scope),
+            duration_ms=round(seconds * 1000, 2),
+        )
 
 
 WebSocketEndpoint = Callable[[WebSocket], Awaitable[None]]

@@ -24,6 +24,7 @@ CASES: list[tuple[dict[str, str], bytes]] = [
     ({"if-match": "soon"}, b'{"value": 8}'),  # names no version: 412
     ({}, b'{"value": "eight"}'),  # not a number: 422 from the widget's kind
     ({}, b'{"value": 1, "colour": "red"}'),  # unknown field: 422 from the body model
+    ({}, b'{"title": "a\\u0001b"}'),  # a control character: 422 from a field's validator
     ({}, b'{"value": '),  # 400 invalid_json
     ({}, b"[1, 2]"),
     ({}, b""),
@@ -135,6 +136,7 @@ TEXT = [(b"content-type", b"text/plain")]
         ("PATCH", "/api/boards/{slug}/widgets/w", b'{"value": 1', JSON, b""),
         ("PATCH", "/api/boards/{slug}/widgets/w", b'{"valeu": 1}', JSON, b""),
         ("PATCH", "/api/boards/{slug}/widgets/w", b'{"value": NaN}', JSON, b""),
+        ("PATCH", "/api/boards/{slug}/widgets/w", b'{"title": "\\u0000"}', JSON, b""),
     ],
 )  # fmt: skip
 async def test_anything_but_the_plain_patch_goes_on_to_the_router(

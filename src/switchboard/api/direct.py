@@ -79,7 +79,7 @@ class DirectWidgetPatch:
         body = await read_body(receive, self.max_bytes)  # the body limit has read it already
         try:
             patch = WidgetPatch.model_validate(orjson.loads(body))
-        except (orjson.JSONDecodeError, ValidationError):
+        except (orjson.JSONDecodeError, ValidationError, AppError):  # (a validator's own)
             await self.app(scope, replay(body, receive), send)  # the route's own errors
             return
         scope["route"] = self.route
