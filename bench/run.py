@@ -507,6 +507,7 @@ def fanout(
     cpu0, t0 = server.cpu(), time.monotonic()
     go.set()
     wrote = asyncio.run(write_loop(server.url, [slug], rate, duration, concurrency))
+    server_rss = sum(rss(pid) for pid in server.workers)  # subscribers still connected
     outcomes = [results.get(timeout=120) for _ in workers]
     elapsed = time.monotonic() - t0
     cpu = server.cpu() - cpu0
@@ -543,6 +544,7 @@ def fanout(
         loadgen_cpu_util=round(loadgen_cpu / (listen * min(procs, CORES)), 2),
         extra={
             "loadgen_processes": procs,
+            "server_rss_mib": round(server_rss / 2**20, 1),
             "write_p50_ms": round(pct(wrote["latencies"], 0.5) * 1000, 2),
             "first_receipt_p50_p99_ms": [
                 round(pct(list(first.values()), q), 2) for q in (0.5, 0.99)

@@ -4,6 +4,7 @@ its unlocked read validated, and seq stays gapless with versions in seq order.""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,10 @@ def test_recent_keeps_the_newest_rows() -> None:
     for key in ("a", "b", "a", "c"):
         recent.put("s", key, 1, row)
     assert sorted(k for _, k in recent.rows) == ["a", "c"]
+    assert recent.rows[("s", "a")][1].value is None  # a value is never kept
+    recent.put("s", "a", 1, replace(row, config={"labels": "x" * patch.RECENT_ROW_MAX}))
+    assert recent.get("s", "a") is None  # nor a row with a large config
+    recent.put("s", "a", 1, row)
     recent.drop("s", "a")
     assert recent.get("s", "a") is None
     assert recent.get("s", "c") is not None

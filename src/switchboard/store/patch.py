@@ -14,7 +14,7 @@ again and retry; after `TRIES` the caller falls back to the locked path.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -38,6 +38,10 @@ or config another writer keeps changing could otherwise starve this one)."""
 
 RECENT_MAX = 10_000
 """Widgets a worker remembers as it last read or wrote them (`Recent`)."""
+
+RECENT_ROW_MAX = 512
+"""Bytes of config (as JSON) and title beyond which a widget is not remembered: with its
+value left out, a worker's memory of widgets stays under a few MiB whatever is stored."""
 
 DROPPED = (
     asyncpg.PostgresConnectionError,
@@ -104,8 +108,10 @@ class Recent:
     was derived from (see `_write`), so a remembered row that has gone stale (another
     worker wrote the widget's config, the board was deleted) changes nothing: zero rows,
     and the PATCH reads afresh. Nothing is answered from it but a committed write: a
-    refusal (412, 422, 404) only ever comes from a fresh read. Bounded: the oldest
-    entry goes first."""
+    refusal (412, 422, 404) only ever comes from a fresh read. Only a PATCH that sets the
+    value uses it, so no value is kept (a series' points could be large); a widget with a
+    config or title over `RECENT_ROW_MAX` bytes is not kept either. Bounded in count: the
+    oldest entry goes first."""
 
     def __init__(self, limit: int = RECENT_MAX) -> None:
         self.limit = limit
@@ -116,7 +122,9 @@ class Recent:
 
     def put(self, slug: str, key: str, board: int, widget: WidgetRow) -> None:
         self.rows.pop((slug, key), None)
-        self.rows[(slug, key)] = (board, widget)
+        if len(orjson.dumps(widget.config)) + len(widget.title) > RECENT_ROW_MAX:
+            return
+        self.rows[(slug, key)] = (board, replace(widget, value=None))
         if len(self.rows) > self.limit:
             del self.rows[next(iter(self.rows))]
 
@@ -146,7 +154,7 @@ async def patch_widget(
 ) -> Patched | None:
     """`widgets.update_widget`'s PATCH, committed; `None` if it did not get through in
     `TRIES` (nothing was written: run the locked path)."""
-    known = recent.get(slug, key) if if_match is None else None
+    known = recent.get(slug, key) if if_match is None and "value" in changes else None
     if known is not None:
         done = await _on_recent(db, slug, known, changes, idempotency_key)
         if done is not None:
@@ -191,12 +199,9 @@ async def _on_recent(
         fields = patch_fields(widget, changes)
     except AppError:
         return None
-    version = None if "value" in changes else widget.version
     async with db.direct() as conn:
         try:
-            return await _write(
-                conn, slug, board, widget, changes, fields, version, idempotency_key
-            )
+            return await _write(conn, slug, board, widget, changes, fields, None, idempotency_key)
         except NOT_SENT:
             _discard(conn)
             return None
