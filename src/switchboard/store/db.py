@@ -30,6 +30,10 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from switchboard.store.models import Event
 
+ACQUIRE_TIMEOUT = 30.0
+"""Seconds a request waits for a pooled connection before it answers 503 (SQLAlchemy's
+pool waits as long)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Retention:
@@ -170,7 +174,7 @@ class Database:
         the next acquire, and a statement on one it had not noticed yet fails with
         `asyncpg.PostgresConnectionError` or `asyncpg.InterfaceError`."""
         pool = self._pool or await self._open_pool()
-        async with pool.acquire() as conn:
+        async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
             yield conn
 
     async def _open_pool(self) -> asyncpg.Pool:
