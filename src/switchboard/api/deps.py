@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,12 +60,21 @@ async def current_principal(request: Request, state: State) -> Principal:
             "`?token=` is accepted only where a browser cannot send headers (/ws and "
             "/api/boards/{slug}/stream): send `Authorization: Bearer <key-or-token>`"
         )
-    known: Principal | None = getattr(request.state, PRINCIPAL, None)
-    if known is not None:  # the idempotency middleware authenticated this same header
-        return known
-    return await state.auth.authenticate(
-        presented_credential(request.headers.get("authorization"), None)
+    return await header_principal(
+        state, request.scope.get("state", {}), request.headers.get("authorization")
     )
+
+
+async def header_principal(
+    state: AppState, request_state: Mapping[str, Any], authorization: str | None
+) -> Principal:
+    """The caller named by `Authorization` (`Bearer` only), for the routes and
+    `api.direct`: authenticated once per request (the idempotency middleware, when it
+    ran, authenticated this same header and left the principal in the request state)."""
+    known: Principal | None = request_state.get(PRINCIPAL)
+    if known is not None:
+        return known
+    return await state.auth.authenticate(presented_credential(authorization, None))
 
 
 async def stream_principal(request: Request, state: State) -> Principal:

@@ -28,10 +28,9 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchboard.api import widgets
-from switchboard.api.deps import authorize_write, if_match
-from switchboard.api.middleware import PRINCIPAL, header, read_body, replay, respond_error
+from switchboard.api.deps import authorize_write, header_principal, if_match
+from switchboard.api.middleware import header, read_body, replay, respond_error
 from switchboard.api.schemas import WidgetPatch
-from switchboard.auth.authenticator import presented_credential
 from switchboard.errors import DATABASE_ERRORS, AppError, database_error
 from switchboard.realtime.protocol import SLUG_PATTERN
 from switchboard.state import AppState
@@ -86,9 +85,7 @@ class DirectWidgetPatch:
         slug, key = match.groups()
         state: AppState = scope["state"]["switchboard"]
         try:
-            caller = scope["state"].get(PRINCIPAL) or await state.auth.authenticate(
-                presented_credential(header(scope, b"authorization"), None)
-            )
+            caller = await header_principal(state, scope["state"], header(scope, b"authorization"))
             await authorize_write(state, caller, slug)
             expected = await if_match(header(scope, b"if-match"))
             response = await widgets.patched(state, slug, key, patch, expected)
