@@ -23,12 +23,14 @@ import os
 import re
 from dataclasses import dataclass
 
+import structlog
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard.api.middleware import PRINCIPAL, header, read_body, replay, respond_error
 from switchboard.auth.authenticator import presented_credential
 from switchboard.errors import (
+    DATABASE_ERRORS,
     AppError,
     BadRequest,
     Conflict,
@@ -37,6 +39,8 @@ from switchboard.errors import (
 )
 from switchboard.state import AppState
 from switchboard.store.idempotency import CURRENT_KEY, IdempotencyStore, Outcome
+
+log = structlog.get_logger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
@@ -128,6 +132,16 @@ class IdempotencyMiddleware:
                 raise Conflict("a request with this Idempotency-Key is still in progress")
 
         status, kept, chunks = 500, dict[str, str](), list[bytes]()
+        finished = False
+
+        async def finish() -> None:
+            nonlocal finished
+            finished = True
+            sealed = owner.seal(b"".join(chunks))
+            try:
+                await store.finish(record, status=status, headers=kept, body=sealed)
+            except DATABASE_ERRORS as exc:  # the answer still goes out; a retry gets 409
+                log.warning("idempotency_record_failed", error=repr(exc))
 
         async def capture(message: Message) -> None:
             nonlocal status
@@ -138,6 +152,10 @@ class IdempotencyMiddleware:
                         kept[name.decode().lower()] = value.decode()
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    # Recorded before the client can read the end of it: a retry sent on
+                    # this response would otherwise find the key still in progress (409).
+                    await finish()
             await send(message)
 
         token = CURRENT_KEY.set(record)
@@ -145,5 +163,5 @@ class IdempotencyMiddleware:
             await self.app(scope, replay(body, receive), capture)
         finally:
             CURRENT_KEY.reset(token)
-            sealed = owner.seal(b"".join(chunks))
-            await store.finish(record, status=status, headers=kept, body=sealed)
+            if not finished:  # no whole response: an error, or the client went away
+                await finish()
