@@ -321,3 +321,31 @@ async def test_writes_after_postgresql_dropped_every_connection(prefix: str, slu
         history = (await live.http.get(f"/api/boards/{slug}/events")).json()["items"]
         seqs = [e["seq"] for e in history]
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_reads_after_postgresql_dropped_every_connection(prefix: str, slug: str) -> None:
+    """Once PostgreSQL has closed a worker's idle pooled connections (a restart, a failover,
+    a pooler recycling them), reads and writes made afterwards are answered: a connection
+    the driver already knows is closed is replaced when it is checked out, not used. Only
+    a request already in flight when its connection dies may fail."""
+    async with (
+        own_database() as (name, url),
+        start_server(backend_settings("production", Path(), url, prefix)) as live,
+    ):
+        await live.create_board(slug)
+        await live.put_widget(slug, "w", value=0)
+        path = f"/api/boards/{slug}"
+        for round_ in range(3):
+            pooled = await asyncio.gather(*(live.http.get(path) for _ in range(8)))
+            assert {r.status_code for r in pooled} == {200}
+            assert await _drop_connections(name) > 0
+            await asyncio.sleep(0.3)  # the closing notices reach the worker's event loop
+            at_once = await asyncio.gather(*(live.http.get(path) for _ in range(8)))
+            one_by_one = [await live.http.get(path) for _ in range(4)]
+            listed = await live.http.get("/api/boards")
+            events = await live.http.get(f"{path}/events")
+            created = await live.http.post("/api/boards", json={"slug": f"{slug}-{round_}"})
+            answers = [*at_once, *one_by_one, listed, events, created]
+            assert [r.status_code for r in answers] == [200] * 14 + [201], [
+                r.text for r in answers if r.status_code >= 300
+            ]
