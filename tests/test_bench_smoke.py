@@ -1,12 +1,19 @@
 """The benchmark's smoke run (seconds): it works end to end, loses nothing, and its output is
-well formed. No timing is asserted here; the figures are the benchmark's business."""
+well formed. No timing is asserted here; the figures are the benchmark's business. Also
+the phase registry: every phase module is registered, and each command line picks the
+phases bench/README.md says."""
 
 from __future__ import annotations
 
 import json
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from bench import phases
+from bench.__main__ import GROUPS, PHASES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,3 +41,31 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     reference = next(p for name, p in phases.items() if name.startswith("reference"))
     assert reference["server_cpu_us_per_delivery"] > 0
     assert result["machine"]["cpus"] >= 1
+
+
+def test_every_phase_module_is_registered() -> None:
+    """A module of bench/phases/ with a `run` is in `PHASES`, once (floor.py has none: REST
+    writes run it), and every `--only` group it names is a choice of the command line."""
+    registered = [entry.run.__module__ for entry in PHASES]
+    modules = [f"bench.phases.{m.name}" for m in pkgutil.iter_modules(phases.__path__)]
+    runnable = [m for m in modules if hasattr(sys.modules.get(m), "run")]
+    assert sorted(registered) == sorted(runnable)
+    assert {group for entry in PHASES for group in entry.only} == set(GROUPS)
+
+
+@pytest.mark.parametrize(
+    ("quick", "only", "chosen"),
+    [
+        (False, None, "fanout saturation single writes batch idle reference"),
+        (True, None, "fanout single writes batch idle reference"),
+        (False, "fanout", "fanout saturation idle reference"),
+        (False, "writes", "single writes batch"),
+        (False, "idle", "idle"),
+        (False, "knee", "knee reference"),
+        (True, "idle", "idle"),
+        (True, "writes", "single writes batch"),
+    ],
+)
+def test_the_command_line_picks_the_phases(quick: bool, only: str | None, chosen: str) -> None:
+    picked = [e.run.__module__.rsplit(".", 1)[1] for e in PHASES if e.chosen(quick, only)]
+    assert picked == chosen.split()
