@@ -15,10 +15,10 @@ SLUG_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
 CHANNEL_PREFIX = "board:"
 """A board's channel is `board:<slug>`, on the broker and in the WebSocket protocol."""
 
-CHANNEL_PATTERN = rf"{CHANNEL_PREFIX}({SLUG_PATTERN})"
-"""A board channel's name, unanchored; its one group is the slug."""
+CHANNEL_PATTERN = rf"{CHANNEL_PREFIX}{SLUG_PATTERN}"
+"""A board channel's name, unanchored."""
 
-_CHANNEL = re.compile(CHANNEL_PATTERN)
+_CHANNEL = re.compile(rf"{CHANNEL_PREFIX}({SLUG_PATTERN})")
 
 
 def channel_name(slug: str) -> str:
