@@ -1,7 +1,8 @@
 """The layering holds: each folder imports only what sits below it, and no import
 climbs back up (no cycle, type-only imports included).
 
-realtime/ serves connections without knowing the REST app (no `state`, no `api`);
+realtime/ serves connections without knowing the REST app (no `state`, no `api`), and api/
+takes from it only the SSE response, the protocol's limits and the AsyncAPI document;
 auth/ decides who may do what without knowing how connections are held (nothing from
 realtime/); the store and the brokers know neither. `names.py` (slugs, channels) imports
 nothing of the package and `resources.py` (the JSON shapes) nothing of the store: both
@@ -55,6 +56,23 @@ def test_a_layer_imports_nothing_above_it(place: str) -> None:
         if module.startswith(FORBIDDEN[place])
     ]
     assert crossings == []
+
+
+API_REACHES_INTO_REALTIME = {
+    "switchboard.realtime.sse",  # the SSE route returns its `EventStream`
+    "switchboard.realtime.protocol",  # limits (`MAX_SEQ`)
+    "switchboard.realtime.asyncapi",  # the served AsyncAPI document
+}
+
+
+def test_api_reaches_into_realtime_only_for_the_stream_limits_and_document() -> None:
+    reached = {
+        module
+        for path in (SRC / "api").glob("*.py")
+        for module in imports(path)
+        if module.startswith("switchboard.realtime")
+    }
+    assert reached <= API_REACHES_INTO_REALTIME
 
 
 def test_only_wire_imports_uvicorn_and_nothing_imports_wire() -> None:
