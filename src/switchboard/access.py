@@ -16,7 +16,7 @@ handshake's for a WebSocket: 101, or 403 if refused) and close code, client and
 duration_ms. Headers are never logged. `logs.logging_config()` leaves `uvicorn.access`
 without a handler, so uvicorn skips its own line.
 
-`FastAPIWithAccessLog` puts the middleware outside Starlette's error middleware, so a 500
+`app.SwitchboardApp` puts the middleware outside Starlette's error middleware, so a 500
 from an unexpected exception carries the header, its `unhandled_error` line the id,
 and its access line the status.
 """
@@ -27,14 +27,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 import structlog
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from switchboard.api.middleware import header
 from switchboard.logs import redact
@@ -124,39 +121,3 @@ class AccessLog:
             client=_client(scope),
             duration_ms=round(seconds * 1000, 2),
         )
-
-
-WebSocketEndpoint = Callable[[WebSocket], Awaitable[None]]
-
-
-class DirectWebSockets:
-    """A WebSocket handshake on one of `endpoints`' paths goes straight to its endpoint,
-    past the HTTP middlewares (which pass WebSockets through untouched), the router and
-    FastAPI's dependency machinery: their suspended frames and exit stacks would otherwise
-    stay alive under every open connection, about 11 KiB each (bench/NOTES.md)."""
-
-    def __init__(self, app: ASGIApp, endpoints: dict[str, WebSocketEndpoint]) -> None:
-        self.app = app
-        self.endpoints = endpoints
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            path, root = scope["path"], scope.get("root_path", "")
-            endpoint = self.endpoints.get(path[len(root) :] if path.startswith(root) else path)
-            if endpoint is not None:
-                await endpoint(WebSocket(scope, receive, send))
-                return
-        await self.app(scope, receive, send)
-
-
-class FastAPIWithAccessLog(FastAPI):
-    """FastAPI with `AccessLog` around its whole middleware stack, Starlette's
-    `ServerErrorMiddleware` included (which `add_middleware` cannot get outside of), and
-    the WebSocket endpoints in `direct_websockets` reached without the stack between."""
-
-    direct_websockets: dict[str, WebSocketEndpoint]
-
-    def build_middleware_stack(self) -> ASGIApp:
-        app = super().build_middleware_stack()
-        endpoints = getattr(self, "direct_websockets", None)
-        return AccessLog(DirectWebSockets(app, endpoints) if endpoints else app)

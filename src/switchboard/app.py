@@ -1,8 +1,10 @@
 """`create_app()`: the FastAPI application and the lifespan that opens everything.
 
 Nothing connects at import time. The lifespan opens the store (migrating the
-embedded SQLite store itself), the broker and the hub, and yields them as one
-typed `AppState` that requests and connections read from `request.state`.
+embedded SQLite store itself), the broker and the hub, and yields two things on the
+request state: the typed `AppState` REST routes read (`request.state.switchboard`),
+and the `realtime` `Node` WebSocket and SSE connections read (`.realtime`), which
+holds only what connections need.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import structlog
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
+from starlette.types import ASGIApp
 
 from switchboard import web
-from switchboard.access import FastAPIWithAccessLog
+from switchboard.access import AccessLog
 from switchboard.api import api_router, openapi, ops_router
 from switchboard.api.cors import Cors
 from switchboard.api.direct import DirectWidgetPatch
@@ -30,6 +33,7 @@ from switchboard.auth.limits import create_limiter
 from switchboard.auth.revocation import CONTROL_CHANNEL, Revocations
 from switchboard.auth.tokens import TokenIssuer
 from switchboard.broker import create_broker, redis_client
+from switchboard.bypass import WebSocketBypass, WebSocketEndpoint
 from switchboard.config import Settings
 from switchboard.errors import install_error_handlers
 from switchboard.logs import configure_logging
@@ -153,6 +157,20 @@ async def _open(settings: Settings, stack: AsyncExitStack) -> dict[str, object]:
     return {"switchboard": state, "realtime": realtime}
 
 
+class SwitchboardApp(FastAPI):
+    """FastAPI with the two outermost layers `add_middleware` cannot place: `AccessLog`
+    around everything, Starlette's `ServerErrorMiddleware` included, and inside it the
+    WebSocket endpoints of `websocket_bypass` reached with no stack between
+    (`WebSocketBypass`)."""
+
+    websocket_bypass: dict[str, WebSocketEndpoint]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        endpoints = getattr(self, "websocket_bypass", None)
+        return AccessLog(WebSocketBypass(app, endpoints) if endpoints else app)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; `settings` default to the environment (`SWITCHBOARD_*`)."""
     settings = settings or Settings()
@@ -165,7 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("stopping")
         log.info("stopped")
 
-    app = FastAPIWithAccessLog(  # request ids and the access log, outermost
+    app = SwitchboardApp(  # request ids and the access log, outermost
         title="Switchboard",
         summary="Live dashboards: REST writes, WebSocket and SSE fan-out.",
         version="0.1.0",
@@ -181,7 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(ops_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)  # listed; reached directly:
-    app.direct_websockets = {"/ws": websocket_endpoint}
+    app.websocket_bypass = {"/ws": websocket_endpoint}
     app.include_router(web.router)
     app.mount("/static", web.static_files, name="static")
     return app

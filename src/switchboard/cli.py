@@ -71,8 +71,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
     """How uvicorn runs Switchboard (also used by the tests' in-process servers).
 
     websockets-sansio measured fastest per frame on this machine (`WireProtocol` adds
-    the fan-out fast path to it); per-message
-    compression costs ~70 KiB per connection, so it is off; frames beyond
+    the fan-out fast path to it); per-message compression costs memory per connection and
+    the fast path (`Settings.ws_compression`), so it is off by default; frames beyond
     `ws_max_message_bytes` close the connection with 1009.
     """
     return {

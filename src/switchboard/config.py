@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     ws_queue_max_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
     """Characters (≈ bytes) queued for one client before 4008; 0 for no byte bound."""
     ws_compression: bool = False
-    """Per-message deflate: smaller frames for ~50 KiB more memory per connection, and no
-    pre-built-frame fast path (frames must be compressed per connection)."""
+    """Per-message deflate: smaller frames for about 35 KiB more memory per connection, 43
+    once frames have gone both ways (measured: bench/NOTES.md), and no pre-built-frame
+    fast path (frames must be compressed per connection)."""
     ws_close_timeout: float = Field(default=30.0, gt=0)
     """How long a connection the server closes (4008, 4101, 1012…) may take to deliver its
     close frame behind unread data before it is dropped without it."""

@@ -2,24 +2,24 @@
 
 One definition serves REST responses and event payloads alike, so the `data`
 of a `widget.updated` event is byte-for-byte what `GET` returns for it.
+
+It sits below the store: it reads whatever carries the attributes it shows (an ORM
+row, a `store.widgets.WidgetRow`) and imports nothing of `store/`, which builds its
+event data here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
 
-from switchboard.store.models import Board, Event, Widget
+from switchboard.names import channel_name
 from switchboard.timefmt import iso
 
 Timestamp = Annotated[datetime, PlainSerializer(iso, return_type=str)]
-CHANNEL_PREFIX = "board:"
-
-
-def channel_name(slug: str) -> str:
-    return f"{CHANNEL_PREFIX}{slug}"
 
 
 class _Out(BaseModel):
@@ -82,16 +82,32 @@ def widget_data(widget: object) -> dict[str, Any]:
     return WidgetOut.model_validate(widget).model_dump(mode="json")
 
 
-def board_summary_data(board: Board) -> dict[str, Any]:
+def board_summary_data(board: object) -> dict[str, Any]:
+    """The event data of a board (an ORM `Board`: any object with `BoardSummary`'s
+    attributes), exactly as REST shows it."""
     return BoardSummary.model_validate(board).model_dump(mode="json")
 
 
-def board_out(board: Board, widgets: list[Widget]) -> BoardOut:
+def board_out(board: object, widgets: Iterable[object]) -> BoardOut:
+    """A board with its widgets (objects with `BoardSummary`'s and `WidgetOut`'s attributes)."""
     summary = BoardSummary.model_validate(board)
     return BoardOut(**summary.__dict__, widgets=[WidgetOut.model_validate(w) for w in widgets])
 
 
-def event_out(slug: str, event: Event) -> EventOut:
+class StoredEvent(Protocol):
+    """What `event_out` reads of an event (`store.models.Event`)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+def event_out(slug: str, event: StoredEvent) -> EventOut:
     return EventOut(
         channel=channel_name(slug), seq=event.seq, event=event.name, data=event.data, at=event.at
     )

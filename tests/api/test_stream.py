@@ -120,7 +120,7 @@ async def test_clients_that_hang_up_during_setup_give_their_slot_back(
             await writer.drain()
             writer.close()
             await writer.wait_closed()
-        await eventually(lambda: not server.state.realtime.connections)
+        await eventually(lambda: not list(server.state.realtime.connections.principals()))
         async with server.http.stream(
             "GET", f"/api/boards/{slug}/stream", headers={"Authorization": ""}
         ) as response:

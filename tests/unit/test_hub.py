@@ -13,6 +13,7 @@ import orjson
 
 from switchboard.broker.memory import MemoryBroker
 from switchboard.metrics import METRICS
+from switchboard.realtime.framing import text_frame
 from switchboard.realtime.hub import (
     FANOUT_SLICE,
     RUN_MAX_BYTES,
@@ -22,7 +23,6 @@ from switchboard.realtime.hub import (
     Run,
 )
 from switchboard.realtime.publisher import Publisher
-from switchboard.realtime.wire import text_frame
 from switchboard.store import boards
 from switchboard.store.db import Database
 from switchboard.store.widgets import put_widget

@@ -8,9 +8,9 @@ import asyncio
 from typing import Any
 
 from switchboard.realtime.connection import Connection
+from switchboard.realtime.framing import EXTENSION, MAX_WRITE, text_frame
 from switchboard.realtime.transport import Transport
 from switchboard.realtime.websocket import WebSocketTransport, Writer
-from switchboard.realtime.wire import EXTENSION, MAX_WRITE, text_frame
 from tests.unit.twins import eventually, frame
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 
+from switchboard.names import channel_name
 from switchboard.realtime.connection import Connection
 from switchboard.realtime.hub import BoardChange, Run
 from switchboard.realtime.publisher import Publisher
-from switchboard.resources import channel_name
 from switchboard.store import boards
 from switchboard.store.db import Database
 from switchboard.store.widgets import put_widget

@@ -12,7 +12,7 @@ from switchboard.api.middleware import PRINCIPAL
 from switchboard.auth.authenticator import presented_credential
 from switchboard.auth.principal import Principal
 from switchboard.errors import BadRequest, PreconditionFailed
-from switchboard.realtime.protocol import SLUG_PATTERN
+from switchboard.names import SLUG_PATTERN
 from switchboard.state import AppState
 from switchboard.store.events import find_board
 from switchboard.store.models import Board

@@ -32,7 +32,7 @@ from switchboard.api.deps import authorize_write, header_principal, if_match
 from switchboard.api.middleware import header, read_body, replay, respond_error
 from switchboard.api.schemas import WidgetPatch
 from switchboard.errors import DATABASE_ERRORS, AppError, database_error
-from switchboard.realtime.protocol import SLUG_PATTERN
+from switchboard.names import SLUG_PATTERN
 from switchboard.state import AppState
 
 PATH = re.compile(rf"/api/boards/({SLUG_PATTERN})/widgets/({SLUG_PATTERN})")

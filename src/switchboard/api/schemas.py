@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from switchboard.kinds import Kind, clean_text
-from switchboard.realtime.protocol import SLUG_PATTERN
+from switchboard.names import SLUG_PATTERN
 
 Slug = Annotated[str, StringConstraints(pattern=rf"^{SLUG_PATTERN}$")]
 Title = Annotated[str, Field(max_length=200), AfterValidator(clean_text)]

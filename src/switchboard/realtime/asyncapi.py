@@ -22,15 +22,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from switchboard.kinds import KINDS
+from switchboard.names import CHANNEL_PATTERN, SLUG_PATTERN
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.presence import ANONYMOUS_IDENTITY, SIGNED_IN
-from switchboard.realtime.protocol import (
-    MAX_CREDENTIAL_LENGTH,
-    MAX_ID_LENGTH,
-    MAX_SEQ,
-    SLUG_PATTERN,
-)
-from switchboard.resources import CHANNEL_PREFIX, BoardOut, BoardSummary, WidgetBatchOut, WidgetOut
+from switchboard.realtime.protocol import MAX_CREDENTIAL_LENGTH, MAX_ID_LENGTH, MAX_SEQ
+from switchboard.resources import BoardOut, BoardSummary, WidgetBatchOut, WidgetOut
 
 Schema = dict[str, Any]
 
@@ -155,7 +151,7 @@ def payload_schemas() -> dict[str, Schema]:
     """Every payload schema: the resources, the event data, the frames."""
     channel: Schema = {
         "type": "string",
-        "pattern": f"^{CHANNEL_PREFIX}{SLUG_PATTERN}$",
+        "pattern": f"^{CHANNEL_PATTERN}$",
         "description": "`board:<slug>`.",
     }
     seq: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_SEQ}

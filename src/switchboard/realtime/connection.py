@@ -2,24 +2,25 @@
 the connection's subscriptions.
 
 Fan-out never awaits a client: it puts the shared frame text on the queue and
-moves on. The transport (`realtime/transport.py`: a WebSocket writer task, or an SSE
-response body) drains the queue. A client that lets its queue fill up is closed with 4008 and
-resumes with `since`; it never slows anyone else down nor grows memory
-without bound.
+moves on. The loop beside each transport drains the queue: `Writer`
+(`realtime/websocket.py`), a task that runs only while something is queued, or
+`EventStream`'s response body (`realtime/sse.py`). A client that lets its queue fill
+up is closed with 4008 and resumes with `since`; it never slows anyone else down nor
+grows memory without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 import structlog
 
 from switchboard.auth.principal import ANONYMOUS, Principal
 from switchboard.metrics import METRICS
 from switchboard.realtime.codes import CloseCode
+from switchboard.realtime.primitives import Outbox, Signal
 from switchboard.realtime.transport import Transport
 
 if TYPE_CHECKING:
@@ -28,109 +29,6 @@ if TYPE_CHECKING:
     from switchboard.realtime.hub import BoardChange, Delivery, Run
 
 log = structlog.get_logger(__name__)
-
-
-T = TypeVar("T")
-
-
-class Outbox(Generic[T]):
-    """A bounded FIFO with one waiting reader, the part of `asyncio.Queue` a connection
-    uses. An idle connection holds no buffer: the deque is made with the first item queued
-    and let go once emptied (an empty `asyncio.Queue` is four deques, about 3 KiB)."""
-
-    __slots__ = ("_frames", "_waiter", "maxsize", "on_put")
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self.on_put: Callable[[], None] | None = None
-        """Called after every frame queued: a transport that sends only while something is
-        queued starts its sender here (`realtime/websocket.py`)."""
-        self._frames: deque[T] | None = None
-        self._waiter: asyncio.Future[None] | None = None
-
-    def qsize(self) -> int:
-        return len(self._frames) if self._frames is not None else 0
-
-    def empty(self) -> bool:
-        return not self._frames
-
-    def put_nowait(self, frame: T) -> None:
-        """Append `frame`; `asyncio.QueueFull` when the queue holds `maxsize` already."""
-        if self._frames is None:
-            self._frames = deque()
-        elif len(self._frames) >= self.maxsize:
-            raise asyncio.QueueFull
-        self._frames.append(frame)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        if self.on_put is not None:
-            self.on_put()
-
-    def head(self) -> T:
-        """The oldest frame, left in place; `asyncio.QueueEmpty` when there is none."""
-        if not self._frames:
-            raise asyncio.QueueEmpty
-        return self._frames[0]
-
-    def get_nowait(self) -> T:
-        """The oldest frame; `asyncio.QueueEmpty` when there is none."""
-        frames = self._frames
-        if not frames:
-            raise asyncio.QueueEmpty
-        frame = frames.popleft()
-        if not frames:
-            self._frames = None
-        return frame
-
-    async def get(self) -> T:
-        """The oldest frame, waiting for one (a cancelled wait takes nothing)."""
-        while not self._frames:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self.get_nowait()
-
-
-class Signal:
-    """A flag coroutines can wait for, like `asyncio.Event`, but with no deque of waiters
-    until someone waits (most connections never do)."""
-
-    __slots__ = ("_set", "_waiters")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._waiters: list[asyncio.Future[None]] | None = None
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        if self._set:
-            return
-        self._set = True
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def clear(self) -> None:
-        self._set = False
-
-    async def wait(self) -> None:
-        if self._set:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            if self._waiters is not None and waiter in self._waiters:
-                self._waiters.remove(waiter)
 
 
 class Connection:

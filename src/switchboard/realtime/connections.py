@@ -43,15 +43,6 @@ class Connections:
         self._open: set[Connection] = set()
         self._counts: Counter[str] = Counter()
 
-    def __len__(self) -> int:
-        return len(self._open)
-
-    def __iter__(self) -> Iterator[Connection]:
-        return iter(list(self._open))
-
-    def count(self, slot: str) -> int:
-        return self._counts[slot]
-
     @asynccontextmanager
     async def open(
         self, principal: Principal, client_host: str | None, transport: Transport

@@ -29,9 +29,9 @@ import structlog
 from switchboard.broker import Broker, BrokerUnavailable
 from switchboard.errors import NotFound
 from switchboard.metrics import METRICS
+from switchboard.names import slug_of
+from switchboard.realtime.framing import MAX_WRITE, text_frame
 from switchboard.realtime.protocol import stored_event_frame
-from switchboard.realtime.wire import MAX_WRITE, text_frame
-from switchboard.resources import CHANNEL_PREFIX
 from switchboard.shutdown import Background
 from switchboard.store.db import Database
 from switchboard.store.events import board_heads, find_board, load_events
@@ -44,7 +44,7 @@ FANOUT_SLICE = 200
 """Sinks served between two turns of the event loop (about 2 ms of socket writes here)."""
 RUN_MAX_EVENTS = 64
 RUN_MAX_BYTES = MAX_WRITE
-"""A run ends at whichever comes first (`wire.MAX_WRITE`)."""
+"""A run ends at whichever comes first (`framing.MAX_WRITE`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ class BoardChange:
 
 Delivery = tuple[int, str, bytes, BoardChange | None]
 """One event as a channel forwards it: its seq, its frame as text (queued paths), the same
-frame already framed for WebSocket (`realtime/wire.py`: the fast path), and the change it
+frame already framed for WebSocket (`realtime/framing.py`: the fast path), and the change it
 makes to who may read the board, if any."""
 
 
@@ -123,7 +123,7 @@ class Channel:
     def __init__(self, hub: Hub, name: str) -> None:
         self.hub = hub
         self.name = name
-        self.slug = name.removeprefix(CHANNEL_PREFIX)
+        self.slug = slug_of(name)
         self.sinks: set[Sink] = set()
         self.last_seq = 0
         self.board_id: int | None = None

@@ -6,17 +6,15 @@ to every subscriber; nothing here runs per subscriber.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from switchboard.resources import CHANNEL_PREFIX, EventOut, event_out
+from switchboard.names import CHANNEL_PREFIX, channel_slug
+from switchboard.resources import EventOut, event_out
 from switchboard.store.models import Event
 
-SLUG_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
-_CHANNEL = re.compile(rf"{CHANNEL_PREFIX}({SLUG_PATTERN})")
 MAX_ID_LENGTH = 128
 MAX_SEQ = 2**63 - 1
 MAX_CREDENTIAL_LENGTH = 4096
@@ -95,21 +93,20 @@ def parse(text: str) -> ClientMessage:
         shown = kind[:40] if isinstance(kind, str) else kind
         raise ProtocolError("unknown_type", f"unknown frame type {shown!r}", id=id_)
     channel = raw.get("channel")
-    match = _CHANNEL.fullmatch(channel) if isinstance(channel, str) else None
-    if match is None:
+    if not isinstance(channel, str) or (slug := channel_slug(channel)) is None:
         raise ProtocolError(
             "invalid_channel", f"channel must look like '{CHANNEL_PREFIX}<slug>'", id=id_
         )
     if kind == "unsubscribe":
-        return Unsubscribe(id_, match.group(0))
+        return Unsubscribe(id_, channel)
     if kind == "presence":
-        return PresenceQuery(id_, match.group(0))
+        return PresenceQuery(id_, channel)
     since = raw.get("since")
     if since is not None and (
         isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ
     ):
         raise ProtocolError("invalid_frame", "since must be a non-negative integer", id=id_)
-    return Subscribe(id_, match.group(0), match.group(1), since)
+    return Subscribe(id_, channel, slug, since)
 
 
 def encode(message: dict[str, Any], id_: RequestId = None) -> str:

@@ -8,8 +8,8 @@ import structlog
 
 from switchboard.broker import Broker, BrokerUnavailable
 from switchboard.metrics import METRICS
+from switchboard.names import channel_name
 from switchboard.realtime.protocol import stored_event_frame
-from switchboard.resources import channel_name
 from switchboard.store.models import Event
 
 log = structlog.get_logger(__name__)

@@ -20,14 +20,14 @@ from starlette.types import Receive, Scope, Send
 
 from switchboard.auth.principal import Principal
 from switchboard.errors import error_response
+from switchboard.names import channel_name
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
 from switchboard.realtime.connections import TooManyConnections
 from switchboard.realtime.node import Node
 from switchboard.realtime.protocol import ProtocolError
 from switchboard.realtime.subscriber import Subscriber
-from switchboard.realtime.transport import Transport
-from switchboard.resources import channel_name
+from switchboard.realtime.transport import Outgoing, Transport
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +61,7 @@ class SseTransport(Transport):
     def reply(self, frame: str) -> str | None:
         return sse_message(frame) or None
 
-    def lost_access(self, connection: Connection, channel: str) -> None:
+    def lost_access(self, connection: Outgoing, channel: str) -> None:
         """No in-band error: the stream ends after what is queued (a deletion included);
         `EventSource` reconnects and gets the 404."""
         connection.finish()

@@ -15,12 +15,13 @@ from switchboard.auth.principal import Principal
 from switchboard.config import Settings
 from switchboard.errors import Gone, NotFound
 from switchboard.metrics import METRICS
+from switchboard.names import slug_of
 from switchboard.realtime import protocol
 from switchboard.realtime.connection import Connection, Subscription
 from switchboard.realtime.hub import ChannelUnavailable, Hub
 from switchboard.realtime.presence import Presence, public_counts
 from switchboard.realtime.protocol import ProtocolError, RequestId
-from switchboard.resources import CHANNEL_PREFIX, board_out
+from switchboard.resources import board_out
 from switchboard.store.boards import load_board
 from switchboard.store.db import Database
 from switchboard.store.events import events_after, find_board, visibility
@@ -204,7 +205,7 @@ class Subscriber:
         subscriptions = list(connection.subscriptions.values())
         if not subscriptions:
             return
-        slugs = [s.channel.removeprefix(CHANNEL_PREFIX) for s in subscriptions]
+        slugs = [slug_of(s.channel) for s in subscriptions]
         async with self.db.read() as session:
             public = await visibility(session, slugs)
         for slug, subscription in zip(slugs, subscriptions, strict=True):

@@ -11,12 +11,21 @@ loops that drain the queue live beside each transport (`realtime/websocket.py`,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from switchboard.realtime.protocol import error as encode_error
 
-if TYPE_CHECKING:
-    from switchboard.realtime.connection import Connection
+
+class Outgoing(Protocol):
+    """What a transport may do to the connection it carries (a `Connection`): it knows
+    the connection through these two calls only, so `connection.py` builds on this
+    module and not the other way round."""
+
+    def send_nowait(self, frame: str) -> None:
+        """Queue a frame without waiting."""
+
+    def finish(self) -> None:
+        """End after what is already queued."""
 
 
 class Transport:
@@ -34,7 +43,7 @@ class Transport:
         """A reply, snapshot or replayed event as it is queued (None: nothing to send)."""
         return frame
 
-    def lost_access(self, connection: Connection, channel: str) -> None:
+    def lost_access(self, connection: Outgoing, channel: str) -> None:
         """One subscription's board became unreadable (it has been unsubscribed): say so
         in an `error` frame; the connection and its other subscriptions go on."""
         message = f"{channel} is no longer readable by this connection"

@@ -26,6 +26,7 @@ from switchboard.realtime import protocol
 from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connection import Connection
 from switchboard.realtime.connections import TooManyConnections
+from switchboard.realtime.framing import EXTENSION, MAX_WRITE, text_frame
 from switchboard.realtime.node import Authenticate, Node
 from switchboard.realtime.protocol import (
     Auth,
@@ -37,7 +38,6 @@ from switchboard.realtime.protocol import (
 )
 from switchboard.realtime.subscriber import Subscriber
 from switchboard.realtime.transport import Transport
-from switchboard.realtime.wire import EXTENSION, MAX_WRITE, text_frame
 from switchboard.timefmt import iso
 
 log = structlog.get_logger(__name__)

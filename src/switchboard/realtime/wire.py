@@ -1,20 +1,19 @@
-"""The fan-out fast path: write one pre-built WebSocket frame to many sockets.
+"""uvicorn's WebSocket protocol with the fan-out fast path: pre-built frames
+(`realtime/framing.py`) written to many sockets.
 
-A server's WebSocket frames are not masked, so the bytes of an event frame are
-the same for every subscriber: the hub frames each event once, and a
-connection that is keeping up (nothing queued, nothing being sent, socket
-writable) takes those bytes with one synchronous `transport.write` — no task
-switch, no ASGI message, no per-connection framing. Anything else (control
-frames, a backlog, a paused socket) goes through the ordinary queue and the
-ASGI `send`, so order is kept.
+A connection that is keeping up (nothing queued, nothing being sent, socket writable)
+takes the hub's frame bytes with one synchronous `transport.write` — no task switch, no
+ASGI message, no per-connection framing. Anything else (control frames, a backlog, a
+paused socket) goes through the ordinary queue and the ASGI `send`, so order is kept.
 
-`WireProtocol` is uvicorn's websockets-sansio protocol plus one ASGI scope
-extension, `switchboard.wire`, offering that write, a wait for the socket to take
-writes again, and a close that does not wait: ASGI's `websocket.close` first waits
-until the socket is writable, which for a client that reads slowly can outlast any
-timeout, so a server-side close (4008, 4101, 1012) goes into the transport right
-behind the last data frame instead. Without the extension (another server, compression negotiated)
-everything takes the ordinary path.
+`WireProtocol` is uvicorn's websockets-sansio protocol plus one ASGI scope extension
+(`framing.EXTENSION`) offering that write, a wait for the socket to take writes again,
+and a close that does not wait: ASGI's `websocket.close` first waits until the socket is
+writable, which for a client that reads slowly can outlast any timeout, so a server-side
+close (4008, 4101, 1012) goes into the transport right behind the last data frame
+instead. Without the extension (another server, compression negotiated) everything takes
+the ordinary path. The only module of `realtime/` that imports uvicorn
+(`tests/test_layers.py`); `cli.server_options` names it by path.
 """
 
 from __future__ import annotations
@@ -25,28 +24,13 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-from switchboard.realtime.connection import Outbox, Signal
-
-EXTENSION = "switchboard.wire"
-MAX_WRITE = 64 * 1024
-"""The most one write hands a socket at once, coalesced frames included: about one
-transport write buffer's worth (uvloop's high-water mark), so a coalesced write fills a
-socket's buffer no further than one large frame would."""
-
-
-def text_frame(payload: bytes) -> bytes:
-    """A complete, unmasked, unfragmented text frame (RFC 6455 §5.2)."""
-    size = len(payload)
-    if size < 126:
-        head = bytes((0x81, size))
-    elif size < 1 << 16:
-        head = bytes((0x81, 126)) + size.to_bytes(2, "big")
-    else:
-        head = bytes((0x81, 127)) + size.to_bytes(8, "big")
-    return head + payload
+from switchboard.realtime.framing import EXTENSION
+from switchboard.realtime.primitives import Outbox, Signal
 
 
 class WireProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, idle-cheap, offering the `EXTENSION` fast path."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The same calls (`put_nowait`, `get`, `empty`; `set`, `clear`, `wait`), without the
