@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.run import free_port, raise_fd_limit, rss
+from bench.measure import raise_fd_limit, rss
+from bench.server import free_port
 
 KEY = "sbk_bench_compression_0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
