@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from switchboard import web
 from switchboard.access import FastAPIWithAccessLog
-from switchboard.api import api_router, openapi, ops_router
+from switchboard.api import api_router, openapi, ops_router, routing
 from switchboard.api.cors import Cors
 from switchboard.api.direct import DirectWidgetPatch
 from switchboard.api.http_metrics import HttpMetricsMiddleware
@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     openapi.install(app)
+    routing.install(app)
     app.add_middleware(DirectWidgetPatch, max_bytes=settings.max_body_bytes)  # innermost
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -4,6 +4,7 @@ one error shape on every 4xx/5xx, the headers the middlewares read and send."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -88,3 +89,17 @@ async def test_a_real_error_matches_the_declared_shape(server: LiveServer) -> No
     (detail,) = response.json()["error"]["details"]
     assert set(detail) == {"loc", "msg"}
     assert all(isinstance(p, str) for p in detail["loc"])
+
+
+async def test_a_405_allows_every_method_served_at_its_path(
+    server: LiveServer, document: dict[str, Any]
+) -> None:
+    """Routing's 405 lists every method the document serves at that path, not only
+    those of the first route that matched the path (FastAPI makes a route per method)."""
+    for path, item in document["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "a", path)
+        response = await server.http.request("OPTIONS", concrete)
+        assert response.status_code == 405, path
+        assert response.headers["allow"] == ", ".join(sorted(m.upper() for m in item)), path
+        assert response.json()["error"]["code"] == "method_not_allowed"
+
