@@ -175,7 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     routing.install(app)
     app.add_middleware(DirectWidgetPatch, max_bytes=settings.max_body_bytes)  # innermost
-    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(IdempotencyMiddleware, router=app.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(Cors, origins=settings.allowed_origins)  # preflights stop here
     app.add_middleware(HttpMetricsMiddleware, router=app.router)  # sees every answer

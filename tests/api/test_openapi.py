@@ -103,3 +103,24 @@ async def test_a_405_allows_every_method_served_at_its_path(
         assert response.headers["allow"] == ", ".join(sorted(m.upper() for m in item)), path
         assert response.json()["error"]["code"] == "method_not_allowed"
 
+
+async def test_a_method_no_route_serves_is_405_whatever_its_idempotency_key(
+    server: LiveServer, slug: str
+) -> None:
+    """Routing answers first: a write no route serves is a 405 even with an
+    `Idempotency-Key` already used for another request (the idempotency layer judged
+    it: a 422), and claims no key."""
+    await server.create_board(slug)
+    await server.put_widget(slug, "s", kind="series")
+    points = f"/api/boards/{slug}/widgets/s/points"
+    headers = {"Idempotency-Key": f"unrouted-{slug}"}
+    body = {"points": [{"v": 1}]}
+    served = await server.http.post(points, json=body, headers=headers)
+    assert served.status_code == 200, served.text
+    for method in ("PUT", "DELETE"):
+        response = await server.http.request(method, points, json=body, headers=headers)
+        assert response.status_code == 405, response.text
+        assert response.headers["allow"] == "POST"
+    replayed = await server.http.post(points, json=body, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.content == served.content
