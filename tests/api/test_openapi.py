@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from switchboard.auth.tokens import TOKEN_ROLES
 from tests.helpers import LiveServer
 
 ERROR_REF = "#/components/schemas/ErrorResponse"
@@ -124,3 +125,26 @@ async def test_a_method_no_route_serves_is_405_whatever_its_idempotency_key(
     replayed = await server.http.post(points, json=body, headers=headers)
     assert replayed.headers["idempotent-replayed"] == "true"
     assert replayed.content == served.content
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema`, or what its `$ref` names in the document."""
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+async def test_a_token_role_in_the_document_is_one_a_token_may_have(
+    server: LiveServer, document: dict[str, Any]
+) -> None:
+    schemas = document["components"]["schemas"]
+    for model in ("TokenCreate", "TokenOut"):
+        declared = resolve(document, schemas[model]["properties"]["role"])
+        assert set(declared["enum"]) == {r.value for r in TOKEN_ROLES}, model
+    for role in sorted(TOKEN_ROLES):
+        minted = await server.http.post("/api/tokens", json={"role": role.value})
+        assert minted.status_code == 201, minted.text
+        assert minted.json()["role"] == role.value
+    refused = await server.http.post("/api/tokens", json={"role": "admin"})
+    assert refused.status_code == 422
+    assert "managing keys needs a key" in refused.json()["error"]["details"][0]["msg"]
