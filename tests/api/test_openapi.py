@@ -148,3 +148,20 @@ async def test_a_token_role_in_the_document_is_one_a_token_may_have(
     refused = await server.http.post("/api/tokens", json={"role": "admin"})
     assert refused.status_code == 422
     assert "managing keys needs a key" in refused.json()["error"]["details"][0]["msg"]
+
+
+async def test_no_parameter_is_declared_nullable(
+    server: LiveServer, document: dict[str, Any]
+) -> None:
+    """An optional header or query parameter is absent or a value: `null` in one is text
+    the server refuses (`Last-Event-ID: null`, `?since=null` are 422s)."""
+    for path, method, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            assert "null" not in json.dumps(parameter["schema"]), (method, path, parameter)
+    stream = document["paths"]["/api/boards/{slug}/stream"]["get"]["parameters"]
+    (last_event_id,) = [p for p in stream if p["name"] == "Last-Event-ID"]
+    assert last_event_id["schema"]["type"] == "integer"
+    await server.create_board("nullable")
+    for headers, query in (({"Last-Event-ID": "null"}, ""), ({}, "?since=null")):
+        refused = await server.http.get(f"/api/boards/nullable/stream{query}", headers=headers)
+        assert refused.status_code == 422, (headers, query)

@@ -123,8 +123,20 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
         yield from _calls(dependency)
 
 
+def _never_null(parameter: dict[str, Any]) -> None:
+    """An optional parameter is absent, never `null`: a header or a query string carries
+    text, and `null` in it is refused. FastAPI writes `X | None` as `anyOf [X, null]`."""
+    schema = parameter["schema"]
+    kept = [s for s in schema.get("anyOf", ()) if s != {"type": "null"}]
+    if len(kept) == 1:
+        del schema["anyOf"]
+        parameter["schema"] = {**kept[0], **schema}
+
+
 def _describe(operation: dict[str, Any], method: str, dependant: Dependant) -> None:
     """Add to one operation what the machinery around its route answers."""
+    for parameter in operation.get("parameters", ()):
+        _never_null(parameter)
     responses: dict[str, Any] = operation["responses"]
     calls = set(_calls(dependant))
     statuses = {s for call in calls & DEPENDENCY_ERRORS.keys() for s in DEPENDENCY_ERRORS[call]}
