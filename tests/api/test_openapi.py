@@ -165,3 +165,30 @@ async def test_no_parameter_is_declared_nullable(
     for headers, query in (({"Last-Event-ID": "null"}, ""), ({}, "?since=null")):
         refused = await server.http.get(f"/api/boards/nullable/stream{query}", headers=headers)
         assert refused.status_code == 422, (headers, query)
+
+
+IF_MATCH_SAMPLES = ["*", '"{v}"', 'W/"{v}"', "{v}", '"999"', "", '"{v}", "2"', "soon", "null"]
+"""`{v}` is the widget's current version."""
+
+
+async def test_if_match_is_refused_exactly_when_the_document_says(
+    server: LiveServer, slug: str, document: dict[str, Any]
+) -> None:
+    """The document's pattern is what the server reads: a value outside it is a 400
+    (an empty `If-Match` was offered by the schema and refused with a 412); inside
+    it, a version that is not current is a 412."""
+    await server.create_board(slug)
+    path = f"/api/boards/{slug}/widgets/w"
+    widget = document["paths"]["/api/boards/{slug}/widgets/{key}"]
+    (declared,) = [p for p in widget["patch"]["parameters"] if p["name"] == "If-Match"]
+    pattern = re.compile(declared["schema"]["pattern"])
+    version = (await server.put_widget(slug, "w", value=0))["version"]
+    for sample in IF_MATCH_SAMPLES:
+        value = sample.format(v=version)
+        response = await server.http.patch(path, json={"value": 1}, headers={"If-Match": value})
+        if pattern.fullmatch(value.strip()):
+            assert response.status_code == (412 if "999" in value else 200), (value, response.text)
+            version = response.json().get("version", version)
+        else:
+            assert response.status_code == 400, (value, response.text)
+            assert response.json()["error"]["code"] == "bad_request"

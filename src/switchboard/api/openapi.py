@@ -31,7 +31,7 @@ ANONYMOUS: dict[str, Any] = {"security": [{}, {BEARER: []}]}
 
 STATUS_TEXT = {
     400: "`bad_request` or `invalid_json`: a body that is not JSON, a malformed "
-    "`Idempotency-Key` or `cursor`, `?token=` on a REST route",
+    "`Idempotency-Key`, `If-Match` or `cursor`, `?token=` on a REST route",
     401: "`unauthorized`: a credential is needed, or the one sent is invalid, expired or revoked",
     403: "`forbidden`: the credential's role does not allow this",
     404: "`not_found`: no such board or widget, or not readable with this credential",
@@ -55,7 +55,7 @@ DEPENDENCY_ERRORS: dict[Any, tuple[int, ...]] = {
     current_principal: (400, 401, 503),
     stream_principal: (401, 503),
     board_writer: (401, 403, 404, 429),
-    if_match: (412,),
+    if_match: (400, 412),
 }
 """What each shared dependency raises, for every route that uses it."""
 
