@@ -170,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Live dashboards: REST writes, WebSocket and SSE fan-out.",
         version="0.1.0",
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
     install_error_handlers(app)
     openapi.install(app)

@@ -192,3 +192,38 @@ async def test_if_match_is_refused_exactly_when_the_document_says(
         else:
             assert response.status_code == 400, (value, response.text)
             assert response.json()["error"]["code"] == "bad_request"
+
+
+OPERATION_IDS = {
+    ("post", "/api/boards"): "create_board",
+    ("get", "/api/boards"): "list_boards",
+    ("get", "/api/boards/{slug}"): "get_board",
+    ("patch", "/api/boards/{slug}"): "patch_board",
+    ("delete", "/api/boards/{slug}"): "delete_board",
+    ("get", "/api/boards/{slug}/widgets/{key}"): "get_widget",
+    ("put", "/api/boards/{slug}/widgets/{key}"): "put_widget",
+    ("patch", "/api/boards/{slug}/widgets/{key}"): "patch_widget",
+    ("delete", "/api/boards/{slug}/widgets/{key}"): "delete_widget",
+    ("patch", "/api/boards/{slug}/widgets"): "patch_widgets",
+    ("post", "/api/boards/{slug}/widgets/{key}/points"): "append_points",
+    ("get", "/api/boards/{slug}/events"): "list_events",
+    ("get", "/api/boards/{slug}/stream"): "stream_events",
+    ("get", "/api/keys"): "list_keys",
+    ("post", "/api/keys"): "create_key",
+    ("delete", "/api/keys/{key_id}"): "revoke_key",
+    ("post", "/api/tokens"): "mint_token",
+    ("get", "/healthz"): "healthz",
+    ("get", "/readyz"): "readyz",
+    ("get", "/metrics"): "metrics",
+    ("get", "/asyncapi.json"): "asyncapi",
+}
+"""What client generators name their methods after: a change here breaks their callers."""
+
+
+async def test_every_operation_has_a_readable_id_and_a_description(
+    document: dict[str, Any],
+) -> None:
+    ids = {(method, path): op["operationId"] for path, method, op in operations(document)}
+    assert ids == OPERATION_IDS
+    for path, method, operation in operations(document):
+        assert operation.get("description", "").strip(), (method, path)

@@ -92,6 +92,7 @@ def key_out(key: ApiKey) -> KeyOut:
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED, responses=errors(403))
 async def create_key(body: KeyCreate, state: State, caller: Caller) -> KeyCreated:
+    """A new API key (admin only); its secret is in this response and never again."""
     caller.require_admin()
     async with state.write() as tx:
         new = await keys.create_key(tx, role=body.role.value, boards=body.boards, name=body.name)
@@ -101,6 +102,7 @@ async def create_key(body: KeyCreate, state: State, caller: Caller) -> KeyCreate
 
 @router.get("/keys", responses=errors(403))
 async def list_keys(state: State, caller: Caller) -> KeyList:
+    """Every API key, revoked ones included, without their secrets (admin only)."""
     caller.require_admin()
     async with state.db.read() as session:
         rows = await keys.list_keys(session)

@@ -97,6 +97,13 @@ SECURITY_SCHEMES = {
 }
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's `operationId`: its name, the function's (`patch_widget`), which client
+    generators turn into method names; FastAPI's default appends the path and method
+    (`patch_widget_api_boards__slug__widgets__key__patch`)."""
+    return route.name
+
+
 def error_response(status: int) -> dict[str, Any]:
     """The OpenAPI response object of one error status."""
     response: dict[str, Any] = {
