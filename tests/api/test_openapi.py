@@ -227,3 +227,28 @@ async def test_every_operation_has_a_readable_id_and_a_description(
     assert ids == OPERATION_IDS
     for path, method, operation in operations(document):
         assert operation.get("description", "").strip(), (method, path)
+
+
+TEXT_SAMPLES = ["plain", "tab\tand\nnewlines\r", "snow ☃ and 😀", "nul\x00", "bell\x07", "del\x7f"]
+
+
+async def test_a_title_is_refused_exactly_when_the_document_says(
+    server: LiveServer, slug: str, document: dict[str, Any]
+) -> None:
+    """Titles and descriptions declare `clean_text`'s rule as their pattern: what the
+    server refuses (control characters, lone surrogates) is outside it."""
+    schemas = document["components"]["schemas"]
+    patterns = {
+        resolve(document, schemas[model]["properties"][field])["pattern"]
+        for model, field in (("BoardCreate", "title"), ("BoardCreate", "description"))
+    }
+    (declared,) = patterns
+    pattern = re.compile(declared)
+    await server.create_board(slug)
+    for sample in [*TEXT_SAMPLES, "lone \ud800 surrogate"]:
+        body = json.dumps({"title": sample, "description": sample})  # `\ud800` escaped
+        response = await server.http.patch(
+            f"/api/boards/{slug}", content=body, headers={"content-type": "application/json"}
+        )
+        expected = 200 if pattern.fullmatch(sample) else 422
+        assert response.status_code == expected, (sample, response.text)
