@@ -10,11 +10,13 @@ before routing (metrics, idempotency) ask the same table which route a request r
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.routing import RouteContext, iter_route_contexts
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Router
 from starlette.types import Scope
@@ -49,17 +51,21 @@ class RouteTable:
                 partial = template
         return partial or UNMATCHED
 
+    @cached_property
+    def _methods(self) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+        """Each HTTP route's path regex and methods: matched as its route matches a path,
+        without a child scope (the idempotency layer asks on every keyed write)."""
+        return [(c.path_regex, frozenset(c.methods)) for c, _ in self.routes if c.methods]
+
     def serves(self, scope: Scope) -> bool:
         """Whether a route serves this method at this path (routing will not answer 404/405)."""
-        return any(context.matches(scope)[0] is Match.FULL for context, _ in self.routes)
+        path, method = get_route_path(scope), scope["method"]
+        return any(method in methods and rx.match(path) for rx, methods in self._methods)
 
     def allowed(self, scope: Scope) -> list[str]:
         """Every method served at this path, by any route."""
-        methods: set[str] = set()
-        for context, _ in self.routes:
-            if context.methods and context.matches(scope)[0] is not Match.NONE:
-                methods.update(context.methods)
-        return sorted(methods)
+        path = get_route_path(scope)
+        return sorted({m for rx, methods in self._methods if rx.match(path) for m in methods})
 
 
 def install(app: FastAPI) -> None:
