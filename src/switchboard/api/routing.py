@@ -4,8 +4,9 @@ Starlette's router hands a method it does not serve to the first route whose pat
 matches, and that route's 405 names only its own methods in `Allow`, while FastAPI
 makes a route per method: `OPTIONS /api/boards` said `Allow: POST` though `GET` is
 served too. `RouteTable.allowed` is every method served at the path, whichever route
-serves it; `install` puts it in the `Allow` of every 405. The middlewares that answer
-before routing (metrics, idempotency) ask the same table which route a request reaches.
+serves it; `install` puts it in the `Allow` of every 405. The middlewares that act
+before routing (metrics, idempotency) ask a table of the same router which route a
+request reaches.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.routing import RouteContext, iter_route_contexts
 from starlette._utils import get_route_path
-from starlette.exceptions import HTTPException
 from starlette.routing import Match, Router
 from starlette.types import Scope
 
@@ -72,8 +72,7 @@ def install(app: FastAPI) -> None:
     """Answer every 405 with all the methods served at the path in `Allow`."""
     table = RouteTable(app.router)
 
-    async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
+    async def method_not_allowed(request: Request, _: Exception) -> Response:
         response = error_response(405, "method_not_allowed", "Method Not Allowed")
         response.headers["Allow"] = ", ".join(table.allowed(request.scope))
         return response
