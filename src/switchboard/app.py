@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 
 from switchboard import web
 from switchboard.access import AccessLog
-from switchboard.api import api_router, openapi, ops_router
+from switchboard.api import api_router, openapi, ops_router, routing
 from switchboard.api.cors import Cors
 from switchboard.api.direct import DirectWidgetPatch
 from switchboard.api.http_metrics import HttpMetricsMiddleware
@@ -188,11 +188,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Live dashboards: REST writes, WebSocket and SSE fan-out.",
         version="0.1.0",
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
     install_error_handlers(app)
     openapi.install(app)
+    routing.install(app)
     app.add_middleware(DirectWidgetPatch, max_bytes=settings.max_body_bytes)  # innermost
-    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(IdempotencyMiddleware, router=app.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(Cors, origins=settings.allowed_origins)  # preflights stop here
     app.add_middleware(HttpMetricsMiddleware, router=app.router)  # sees every answer

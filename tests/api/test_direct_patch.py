@@ -21,7 +21,7 @@ CASES: list[tuple[dict[str, str], bytes]] = [
     ({}, b'{"value": null}'),
     ({"content-type": "application/merge-patch+json"}, b'{"value": 7}'),
     ({"if-match": '"1"'}, b'{"value": 8}'),  # stale: 412
-    ({"if-match": "soon"}, b'{"value": 8}'),  # names no version: 412
+    ({"if-match": "soon"}, b'{"value": 8}'),  # not an ETag: 400
     ({}, b'{"value": "eight"}'),  # not a number: 422 from the widget's kind
     ({}, b'{"value": 1, "colour": "red"}'),  # unknown field: 422 from the body model
     ({}, b'{"title": "a\\u0001b"}'),  # a control character: 422 from a field's validator

@@ -4,11 +4,13 @@ one error shape on every 4xx/5xx, the headers the middlewares read and send."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
 import pytest
 
+from switchboard.auth.tokens import TOKEN_ROLES
 from tests.helpers import LiveServer
 
 ERROR_REF = "#/components/schemas/ErrorResponse"
@@ -88,3 +90,165 @@ async def test_a_real_error_matches_the_declared_shape(server: LiveServer) -> No
     (detail,) = response.json()["error"]["details"]
     assert set(detail) == {"loc", "msg"}
     assert all(isinstance(p, str) for p in detail["loc"])
+
+
+async def test_a_405_allows_every_method_served_at_its_path(
+    server: LiveServer, document: dict[str, Any]
+) -> None:
+    """Routing's 405 lists every method the document serves at that path, not only
+    those of the first route that matched the path (FastAPI makes a route per method)."""
+    for path, item in document["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "a", path)
+        response = await server.http.request("OPTIONS", concrete)
+        assert response.status_code == 405, path
+        assert response.headers["allow"] == ", ".join(sorted(m.upper() for m in item)), path
+        assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_method_no_route_serves_is_405_whatever_its_idempotency_key(
+    server: LiveServer, slug: str
+) -> None:
+    """Routing answers first: a write no route serves is a 405 even with an
+    `Idempotency-Key` already used for another request (the idempotency layer judged
+    it: a 422), and claims no key."""
+    await server.create_board(slug)
+    await server.put_widget(slug, "s", kind="series")
+    points = f"/api/boards/{slug}/widgets/s/points"
+    headers = {"Idempotency-Key": f"unrouted-{slug}"}
+    body = {"points": [{"v": 1}]}
+    served = await server.http.post(points, json=body, headers=headers)
+    assert served.status_code == 200, served.text
+    for method in ("PUT", "DELETE"):
+        response = await server.http.request(method, points, json=body, headers=headers)
+        assert response.status_code == 405, response.text
+        assert response.headers["allow"] == "POST"
+    replayed = await server.http.post(points, json=body, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.content == served.content
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema`, or what its `$ref` names in the document."""
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+async def test_a_token_role_in_the_document_is_one_a_token_may_have(
+    server: LiveServer, document: dict[str, Any]
+) -> None:
+    schemas = document["components"]["schemas"]
+    for model in ("TokenCreate", "TokenOut"):
+        declared = resolve(document, schemas[model]["properties"]["role"])
+        assert set(declared["enum"]) == {r.value for r in TOKEN_ROLES}, model
+    for role in sorted(TOKEN_ROLES):
+        minted = await server.http.post("/api/tokens", json={"role": role.value})
+        assert minted.status_code == 201, minted.text
+        assert minted.json()["role"] == role.value
+    refused = await server.http.post("/api/tokens", json={"role": "admin"})
+    assert refused.status_code == 422
+    assert "managing keys needs a key" in refused.json()["error"]["details"][0]["msg"]
+
+
+async def test_no_parameter_is_declared_nullable(
+    server: LiveServer, document: dict[str, Any]
+) -> None:
+    """An optional header or query parameter is absent or a value: `null` in one is text
+    the server refuses (`Last-Event-ID: null`, `?since=null` are 422s)."""
+    for path, method, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            assert "null" not in json.dumps(parameter["schema"]), (method, path, parameter)
+    stream = document["paths"]["/api/boards/{slug}/stream"]["get"]["parameters"]
+    (last_event_id,) = [p for p in stream if p["name"] == "Last-Event-ID"]
+    assert last_event_id["schema"]["type"] == "integer"
+    await server.create_board("nullable")
+    for headers, query in (({"Last-Event-ID": "null"}, ""), ({}, "?since=null")):
+        refused = await server.http.get(f"/api/boards/nullable/stream{query}", headers=headers)
+        assert refused.status_code == 422, (headers, query)
+
+
+IF_MATCH_SAMPLES = ["*", '"{v}"', 'W/"{v}"', "{v}", '"999"', "", '"{v}", "2"', "soon", "null"]
+"""`{v}` is the widget's current version."""
+
+
+async def test_if_match_is_refused_exactly_when_the_document_says(
+    server: LiveServer, slug: str, document: dict[str, Any]
+) -> None:
+    """The document's pattern is what the server reads: a value outside it is a 400
+    (an empty `If-Match` was offered by the schema and refused with a 412); inside
+    it, a version that is not current is a 412."""
+    await server.create_board(slug)
+    path = f"/api/boards/{slug}/widgets/w"
+    widget = document["paths"]["/api/boards/{slug}/widgets/{key}"]
+    (declared,) = [p for p in widget["patch"]["parameters"] if p["name"] == "If-Match"]
+    pattern = re.compile(declared["schema"]["pattern"])
+    version = (await server.put_widget(slug, "w", value=0))["version"]
+    for sample in IF_MATCH_SAMPLES:
+        value = sample.format(v=version)
+        response = await server.http.patch(path, json={"value": 1}, headers={"If-Match": value})
+        if pattern.fullmatch(value.strip()):
+            assert response.status_code == (412 if "999" in value else 200), (value, response.text)
+            version = response.json().get("version", version)
+        else:
+            assert response.status_code == 400, (value, response.text)
+            assert response.json()["error"]["code"] == "bad_request"
+
+
+OPERATION_IDS = {
+    ("post", "/api/boards"): "create_board",
+    ("get", "/api/boards"): "list_boards",
+    ("get", "/api/boards/{slug}"): "get_board",
+    ("patch", "/api/boards/{slug}"): "patch_board",
+    ("delete", "/api/boards/{slug}"): "delete_board",
+    ("get", "/api/boards/{slug}/widgets/{key}"): "get_widget",
+    ("put", "/api/boards/{slug}/widgets/{key}"): "put_widget",
+    ("patch", "/api/boards/{slug}/widgets/{key}"): "patch_widget",
+    ("delete", "/api/boards/{slug}/widgets/{key}"): "delete_widget",
+    ("patch", "/api/boards/{slug}/widgets"): "patch_widgets",
+    ("post", "/api/boards/{slug}/widgets/{key}/points"): "append_points",
+    ("get", "/api/boards/{slug}/events"): "list_events",
+    ("get", "/api/boards/{slug}/stream"): "stream_events",
+    ("get", "/api/keys"): "list_keys",
+    ("post", "/api/keys"): "create_key",
+    ("delete", "/api/keys/{key_id}"): "revoke_key",
+    ("post", "/api/tokens"): "mint_token",
+    ("get", "/healthz"): "healthz",
+    ("get", "/readyz"): "readyz",
+    ("get", "/metrics"): "metrics",
+    ("get", "/asyncapi.json"): "asyncapi",
+}
+"""What client generators name their methods after: a change here breaks their callers."""
+
+
+async def test_every_operation_has_a_readable_id_and_a_description(
+    document: dict[str, Any],
+) -> None:
+    ids = {(method, path): op["operationId"] for path, method, op in operations(document)}
+    assert ids == OPERATION_IDS
+    for path, method, operation in operations(document):
+        assert operation.get("description", "").strip(), (method, path)
+
+
+TEXT_SAMPLES = ["plain", "tab\tand\nnewlines\r", "snow ☃ and 😀", "nul\x00", "bell\x07", "del\x7f"]
+
+
+async def test_a_title_is_refused_exactly_when_the_document_says(
+    server: LiveServer, slug: str, document: dict[str, Any]
+) -> None:
+    """Titles and descriptions declare `clean_text`'s rule as their pattern: what the
+    server refuses (control characters, lone surrogates) is outside it."""
+    schemas = document["components"]["schemas"]
+    patterns = {
+        resolve(document, schemas[model]["properties"][field])["pattern"]
+        for model, field in (("BoardCreate", "title"), ("BoardCreate", "description"))
+    }
+    (declared,) = patterns
+    pattern = re.compile(declared)
+    await server.create_board(slug)
+    for sample in [*TEXT_SAMPLES, "lone \ud800 surrogate"]:
+        body = json.dumps({"title": sample, "description": sample})  # `\ud800` escaped
+        response = await server.http.patch(
+            f"/api/boards/{slug}", content=body, headers={"content-type": "application/json"}
+        )
+        expected = 200 if pattern.fullmatch(sample) else 422
+        assert response.status_code == expected, (sample, response.text)

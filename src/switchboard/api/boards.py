@@ -44,6 +44,7 @@ def _visible(caller: Principal) -> boards.Scope:
 async def create_board(
     body: BoardCreate, state: State, caller: Caller, response: Response
 ) -> BoardOut:
+    """Create an empty board (409 if the slug is live; a deleted board's slug is reused)."""
     await authorize_write(state, caller, body.slug)
     async with state.write() as tx:
         board = await boards.create_board(
@@ -94,6 +95,7 @@ async def patch_board(
     expected: IfMatch,
     response: Response,
 ) -> BoardSummary:
+    """Change the title, description or `public`; with `If-Match`, only at that version."""
     async with state.write() as tx:
         board = await boards.update_board(tx, slug, changes(body), if_match=expected)
     response.headers.update(etag(board.version))
@@ -102,5 +104,6 @@ async def patch_board(
 
 @router.delete("/{slug}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_board(slug: SlugParam, state: State, _: Writer, expected: IfMatch) -> None:
+    """Delete the board and its widgets; subscribers get `board.deleted`."""
     async with state.write() as tx:
         await boards.delete_board(tx, slug, if_match=expected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard.api.middleware import PRINCIPAL
 from switchboard.auth.authenticator import presented_credential
 from switchboard.auth.principal import Principal
-from switchboard.errors import BadRequest, PreconditionFailed
+from switchboard.errors import BadRequest
 from switchboard.names import SLUG_PATTERN
 from switchboard.state import AppState
 from switchboard.store.events import find_board
@@ -26,19 +27,31 @@ async def get_state(request: Request) -> AppState:
     return state
 
 
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[0-9]{1,18}"|[0-9]{1,18})$'
+"""What `If-Match` may say: `*`, or one version as its ETag (`"3"`, also `W/"3"` or `3`)."""
+IF_MATCH = re.compile(IF_MATCH_PATTERN)
+
+
 async def if_match(
     if_match: Annotated[
         str | None,
-        Header(alias="If-Match", description='The version last seen (its ETag, `"N"`); stale: 412'),
+        Header(
+            alias="If-Match",
+            description='`*`, or the version last seen (its ETag, `"N"`); stale: 412',
+            json_schema_extra={"pattern": IF_MATCH_PATTERN},
+        ),
     ] = None,
 ) -> int | None:
-    """The version named by `If-Match` (`"3"`, `W/"3"` or `3`); `*` and absence mean any."""
-    if if_match is None or if_match.strip() == "*":
+    """The version named by `If-Match`; `*` and absence mean any. Anything else (an
+    empty value, a list of tags, a word) is a 400: what the document's pattern says."""
+    if if_match is None:
         return None
-    tag = if_match.split(",")[0].strip().removeprefix("W/").strip('"')
-    if not tag.isdigit() or len(tag) > 18:
-        raise PreconditionFailed(f"If-Match {if_match[:40]!r} names no version of this resource")
-    return int(tag)
+    value = if_match.strip()
+    if not IF_MATCH.fullmatch(value):
+        raise BadRequest(f'If-Match must be `*` or one version\'s ETag (`"N"`), not {value[:40]!r}')
+    if value == "*":
+        return None
+    return int(value.removeprefix("W/").strip('"'))
 
 
 SlugParam = Annotated[

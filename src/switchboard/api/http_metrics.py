@@ -6,8 +6,8 @@ stays that of the routes. Since FastAPI 0.137 an included router's route in
 `scope["route"]` has lost the include prefixes (`/boards/{slug}`), so the templates
 come from `fastapi.routing.iter_route_contexts`, which resolves them. A request
 answered before routing (a body over the limit, an idempotent replay) is matched
-against the routes here; one that matches none is `unmatched`. Methods outside the
-standard ones are `other`.
+against the routes (`api.routing.RouteTable`); one that matches none is `unmatched`.
+Methods outside the standard ones are `other`.
 
 WebSockets pass through uncounted (they are connections: `switchboard_connections`).
 An SSE stream is counted by its status like any request, but it is a connection
@@ -20,14 +20,13 @@ from __future__ import annotations
 import time
 from functools import cached_property
 
-from fastapi.routing import RouteContext, iter_route_contexts
 from prometheus_client import Counter, Histogram
-from starlette.routing import Match, Router
+from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from switchboard.api.routing import RouteTable
 from switchboard.metrics import METRICS
 
-UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 EVENT_STREAM = b"text/event-stream"
 
@@ -42,21 +41,14 @@ def _is_stream(message: Message) -> bool:
 class HttpMetricsMiddleware:
     def __init__(self, app: ASGIApp, router: Router) -> None:
         self.app = app
-        self.router = router
+        self.routes = RouteTable(router)
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-
-    @cached_property
-    def _routes(self) -> list[tuple[RouteContext, str]]:
-        """Every route with its full template, in the router's order (read at the first
-        request: every router is included by then)."""
-        contexts = iter_route_contexts(self.router.routes)
-        return [(c, c.path_format) for c in contexts if c.path_format]
 
     @cached_property
     def _templates(self) -> dict[int, str]:
         """The full template of each route object that routing puts in `scope["route"]`
         (routes compare by value, so they are keyed by identity)."""
-        return {id(context.original_route): template for context, template in self._routes}
+        return {id(context.original_route): template for context, template in self.routes.routes}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,7 +80,7 @@ class HttpMetricsMiddleware:
             route = self._templates.get(id(scope.get("route")))
             if route is None:
                 where = {"type": "http", "path": path, "root_path": root_path, "method": method}
-                route = self._match(where)
+                route = self.routes.template(where)
             requests, duration = self._series(method, route, status)
             requests.inc()
             if not stream:
@@ -107,15 +99,3 @@ class HttpMetricsMiddleware:
                 METRICS.http_duration.labels(method, route),
             )
         return series
-
-    def _match(self, where: Scope) -> str:
-        """For a request routing did not label (answered before routing, a mount, no
-        route at all): the route it matches (a full match first, as the router does)."""
-        partial: str | None = None
-        for context, template in self._routes:
-            match, _ = context.matches(where)
-            if match is Match.FULL:
-                return template
-            if match is Match.PARTIAL and partial is None:
-                partial = template
-        return partial or UNMATCHED

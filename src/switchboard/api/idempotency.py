@@ -25,9 +25,11 @@ from dataclasses import dataclass
 
 import structlog
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard.api.middleware import PRINCIPAL, header, read_body, replay, respond_error
+from switchboard.api.routing import RouteTable
 from switchboard.auth.authenticator import presented_credential
 from switchboard.errors import (
     DATABASE_ERRORS,
@@ -80,12 +82,14 @@ class Owner:
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, router: Router) -> None:
         self.app = app
+        self.routes = RouteTable(router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        if key is None or scope["method"] not in WRITE_METHODS:
+        # A request no route serves is routing's to answer (404, 405): no key is claimed.
+        if key is None or scope["method"] not in WRITE_METHODS or not self.routes.serves(scope):
             await self.app(scope, receive, send)
             return
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import structlog
 from fastapi import APIRouter, Path, status
@@ -13,7 +13,6 @@ from switchboard.api.deps import Caller, State
 from switchboard.api.openapi import errors
 from switchboard.api.schemas import Slug, StrictIn
 from switchboard.auth.principal import Role
-from switchboard.auth.tokens import TOKEN_ROLES
 from switchboard.store import keys
 from switchboard.store.models import ApiKey
 from switchboard.timefmt import iso
@@ -25,6 +24,8 @@ KeyId = Annotated[str, Path(pattern=r"^[a-z0-9]{1,32}$")]
 
 
 RoleIn = Annotated[Role, Field(strict=False)]  # JSON carries the role as its string
+TokenRole = Literal[Role.READ, Role.WRITE]
+"""`TOKEN_ROLES`, as the document's enum: tokens travel in URLs, so they never manage keys."""
 
 
 class KeyCreate(StrictIn):
@@ -55,23 +56,24 @@ class KeyList(BaseModel):
 
 
 class TokenCreate(StrictIn):
-    role: RoleIn = Role.READ
+    role: TokenRole = Role.READ
     """`read` or `write`: tokens travel in URLs, so they never manage keys."""
     boards: list[Slug] | None = Field(default=None, max_length=1000)
     ttl: int | None = Field(default=None, ge=1)
     """Seconds until the token expires (default 900; capped by SWITCHBOARD_TOKEN_TTL_MAX)."""
 
-    @field_validator("role")
+    @field_validator("role", mode="before")
     @classmethod
-    def _viewer_role(cls, role: Role) -> Role:
-        if role not in TOKEN_ROLES:
+    def _viewer_role(cls, role: object) -> object:
+        """Says why, before the enum's own refusal."""
+        if role == Role.ADMIN:
             raise ValueError("viewer tokens are `read` or `write`; managing keys needs a key")
         return role
 
 
 class TokenOut(BaseModel):
     token: str
-    role: Role
+    role: TokenRole
     boards: list[str] | None
     expires_at: str
 
@@ -90,6 +92,7 @@ def key_out(key: ApiKey) -> KeyOut:
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED, responses=errors(403))
 async def create_key(body: KeyCreate, state: State, caller: Caller) -> KeyCreated:
+    """A new API key (admin only); its secret is in this response and never again."""
     caller.require_admin()
     async with state.write() as tx:
         new = await keys.create_key(tx, role=body.role.value, boards=body.boards, name=body.name)
@@ -99,6 +102,7 @@ async def create_key(body: KeyCreate, state: State, caller: Caller) -> KeyCreate
 
 @router.get("/keys", responses=errors(403))
 async def list_keys(state: State, caller: Caller) -> KeyList:
+    """Every API key, revoked ones included, without their secrets (admin only)."""
     caller.require_admin()
     async with state.db.read() as session:
         rows = await keys.list_keys(session)

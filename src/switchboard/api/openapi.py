@@ -31,7 +31,7 @@ ANONYMOUS: dict[str, Any] = {"security": [{}, {BEARER: []}]}
 
 STATUS_TEXT = {
     400: "`bad_request` or `invalid_json`: a body that is not JSON, a malformed "
-    "`Idempotency-Key` or `cursor`, `?token=` on a REST route",
+    "`Idempotency-Key`, `If-Match` or `cursor`, `?token=` on a REST route",
     401: "`unauthorized`: a credential is needed, or the one sent is invalid, expired or revoked",
     403: "`forbidden`: the credential's role does not allow this",
     404: "`not_found`: no such board or widget, or not readable with this credential",
@@ -55,7 +55,7 @@ DEPENDENCY_ERRORS: dict[Any, tuple[int, ...]] = {
     current_principal: (400, 401, 503),
     stream_principal: (401, 503),
     board_writer: (401, 403, 404, 429),
-    if_match: (412,),
+    if_match: (400, 412),
 }
 """What each shared dependency raises, for every route that uses it."""
 
@@ -97,6 +97,13 @@ SECURITY_SCHEMES = {
 }
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's `operationId`: its name, the function's (`patch_widget`), which client
+    generators turn into method names; FastAPI's default appends the path and method
+    (`patch_widget_api_boards__slug__widgets__key__patch`)."""
+    return route.name
+
+
 def error_response(status: int) -> dict[str, Any]:
     """The OpenAPI response object of one error status."""
     response: dict[str, Any] = {
@@ -123,8 +130,20 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
         yield from _calls(dependency)
 
 
+def _never_null(parameter: dict[str, Any]) -> None:
+    """An optional parameter is absent, never `null`: a header or a query string carries
+    text, and `null` in it is refused. FastAPI writes `X | None` as `anyOf [X, null]`."""
+    schema = parameter["schema"]
+    kept = [s for s in schema.get("anyOf", ()) if s != {"type": "null"}]
+    if len(kept) == 1:
+        del schema["anyOf"]
+        parameter["schema"] = {**kept[0], **schema}
+
+
 def _describe(operation: dict[str, Any], method: str, dependant: Dependant) -> None:
     """Add to one operation what the machinery around its route answers."""
+    for parameter in operation.get("parameters", ()):
+        _never_null(parameter)
     responses: dict[str, Any] = operation["responses"]
     calls = set(_calls(dependant))
     statuses = {s for call in calls & DEPENDENCY_ERRORS.keys() for s in DEPENDENCY_ERRORS[call]}

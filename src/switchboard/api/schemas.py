@@ -6,12 +6,17 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from switchboard.kinds import Kind, clean_text
+from switchboard.kinds import CLEAN_TEXT_PATTERN, Kind, clean_text
 from switchboard.names import SLUG_PATTERN
 
 Slug = Annotated[str, StringConstraints(pattern=rf"^{SLUG_PATTERN}$")]
-Title = Annotated[str, Field(max_length=200), AfterValidator(clean_text)]
-Description = Annotated[str, Field(max_length=10_000), AfterValidator(clean_text)]
+# The pattern is `clean_text`'s rule, for the document only: pydantic's own pattern engine
+# cannot name lone surrogates, and `clean_text` says what is wrong.
+_CLEAN = {"pattern": CLEAN_TEXT_PATTERN}
+Title = Annotated[str, Field(max_length=200, json_schema_extra=_CLEAN), AfterValidator(clean_text)]
+Description = Annotated[
+    str, Field(max_length=10_000, json_schema_extra=_CLEAN), AfterValidator(clean_text)
+]
 MAX_POINTS_PER_REQUEST = 1_000
 
 

@@ -21,6 +21,7 @@ router = APIRouter(prefix="/boards/{slug}", tags=["events"])
 
 @router.get(
     "/stream",
+    name="stream_events",
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "An SSE stream"},

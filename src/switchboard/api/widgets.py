@@ -31,6 +31,7 @@ router = APIRouter(prefix="/boards/{slug}/widgets", tags=["widgets"])
 async def get_widget(
     slug: SlugParam, key: KeyParam, state: State, caller: Caller, response: Response
 ) -> WidgetOut:
+    """One widget, with its version as the `ETag`."""
     async with state.db.read() as session:
         await readable_board(session, slug, caller)
         widget = await widgets.get_widget(session, slug, key)
@@ -140,6 +141,7 @@ def _patch_changes(body: WidgetPatch) -> dict[str, Any]:
 async def delete_widget(
     slug: SlugParam, key: KeyParam, state: State, _: Writer, expected: IfMatch
 ) -> None:
+    """Delete the widget (`widget.deleted`); with `If-Match`, only at that version."""
     async with state.write() as tx:
         await widgets.delete_widget(tx, slug, key, if_match=expected)
 
