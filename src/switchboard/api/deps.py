@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import QueryParams
+from starlette.types import Scope
 
-from switchboard.api.middleware import PRINCIPAL
+from switchboard.api.middleware import PRINCIPAL, header
 from switchboard.auth.authenticator import presented_credential
 from switchboard.auth.principal import Principal
 from switchboard.errors import BadRequest, PreconditionFailed
@@ -53,24 +55,26 @@ IfMatch = Annotated[int | None, Depends(if_match)]
 
 
 async def current_principal(request: Request, state: State) -> Principal:
+    return await rest_principal(state, request.scope)
+
+
+async def rest_principal(state: AppState, scope: Scope) -> Principal:
     """The caller of a REST route: credentials in the `Authorization` header only, so that
     keys stay out of URLs, browser history and access logs."""
-    if "token" in request.query_params:
+    if scope["query_string"] and "token" in QueryParams(scope["query_string"]):
         raise BadRequest(
             "`?token=` is accepted only where a browser cannot send headers (/ws and "
             "/api/boards/{slug}/stream): send `Authorization: Bearer <key-or-token>`"
         )
-    return await header_principal(
-        state, request.scope.get("state", {}), request.headers.get("authorization")
-    )
+    return await header_principal(state, scope.get("state", {}), header(scope, b"authorization"))
 
 
 async def header_principal(
     state: AppState, request_state: Mapping[str, Any], authorization: str | None
 ) -> Principal:
-    """The caller named by `Authorization` (`Bearer` only), for the routes and
-    `api.direct`: authenticated once per request (the idempotency middleware, when it
-    ran, authenticated this same header and left the principal in the request state)."""
+    """The caller named by `Authorization` (`Bearer` only), authenticated once per request
+    (the idempotency middleware, when it ran, authenticated this same header and left the
+    principal in the request state)."""
     known: Principal | None = request_state.get(PRINCIPAL)
     if known is not None:
         return known
