@@ -80,7 +80,7 @@ def _check_path(slug: str, key: str) -> None:
         raise invalid_request(errors)
 
 
-def is_json(content_type: str | None) -> bool:
+def _is_json(content_type: str | None) -> bool:
     """Whether FastAPI reads a body of this type as JSON: `application/json` or
     `application/*+json`; a body without a type is not (`strict_content_type`)."""
     if content_type is None:
@@ -100,7 +100,7 @@ def _body(content_type: str | None, body: bytes) -> WidgetPatch:
     located under `body`; not JSON by its type: the raw bytes, which no model accepts."""
     if not body:
         raise invalid_request([_MISSING])
-    value = _json(body) if is_json(content_type) else body
+    value = _json(body) if _is_json(content_type) else body
     try:
         return WidgetPatch.model_validate(value, from_attributes=True)
     except ValidationError as exc:

@@ -303,10 +303,7 @@ async def _write(
     the new state was derived from is required unchanged: the kind always (validation),
     the config and title unless the PATCH sets them, and `version` unless it is `None`."""
     now = utcnow()
-    new = WidgetRow(
-        widget.id, widget.key, widget.kind, fields["title"], fields["config"], fields["value"],
-        widget.version + 1, widget.created_at, now,
-    )  # fmt: skip
+    new = replace(widget, **fields, version=widget.version + 1, updated_at=now)
     data = widget_data(new)
     row = await conn.fetchrow(
         _WRITE,
