@@ -7,6 +7,7 @@ log, never to the client).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import asyncpg  # type: ignore[import-untyped]
@@ -71,6 +72,12 @@ class AppError(Exception):
 
 class BadRequest(AppError):
     """Raised for a request that cannot be parsed (malformed JSON, bad cursor)."""
+
+
+class InvalidJson(BadRequest):
+    """Raised for a request body that is not JSON (or nested too deeply to read)."""
+
+    code = "invalid_json"
 
 
 class Unauthorized(AppError):
@@ -162,11 +169,17 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
     return JSONResponse({"error": error}, status_code=status)
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [
+def invalid_request(errors: Sequence[Mapping[str, Any]]) -> AppError:
+    """What a client is told of a request that does not validate (pydantic's errors, as
+    FastAPI's `RequestValidationError` or the widget PATCH's own body check carry them):
+    `invalid_json` if the body is not JSON, else 422 with every failing field."""
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return InvalidJson("request body is not valid JSON")
+    details = [
         {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", ""))}
-        for err in exc.errors()
+        for err in errors
     ]
+    return ValidationFailed("request is not valid", details=details)
 
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
@@ -174,12 +187,9 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = _validation_details(exc)
-    if any(err.get("type") == "json_invalid" for err in exc.errors()):
-        return error_response(400, "invalid_json", "request body is not valid JSON")
-    return error_response(422, "validation_error", "request is not valid", details=details)
+    return await _app_error(request, invalid_request(exc.errors()))
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -216,8 +226,8 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return await _app_error(request, database_error(exc, request.url.path))
 
 
-async def _too_deep(_: Request, exc: Exception) -> JSONResponse:
-    return error_response(400, "invalid_json", "request body is nested too deeply")
+async def _too_deep(request: Request, exc: Exception) -> JSONResponse:
+    return await _app_error(request, InvalidJson("request body is nested too deeply"))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

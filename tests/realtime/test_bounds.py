@@ -12,6 +12,7 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
+from switchboard.api.writes import write
 from switchboard.store.widgets import update_widget
 from tests.conftest import backend_settings, production_env
 from tests.helpers import (
@@ -33,7 +34,7 @@ BIG = "x" * 9_500
 async def _history(server: LiveServer, slug: str, count: int, value: str = "") -> None:
     """`count` widget.updated events on `slug`, written in one transaction (fast)."""
     await server.put_widget(slug, "t", kind="text", value="")
-    async with server.state.write() as tx:
+    async with write(server.state) as tx:
         for i in range(count):
             await update_widget(tx, slug, "t", {"value": f"{value}{i}"}, if_match=None)
 

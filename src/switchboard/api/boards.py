@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 from switchboard.api.deps import Caller, IfMatch, SlugParam, State, Writer, authorize_write, etag
 from switchboard.api.openapi import ANONYMOUS, errors
 from switchboard.api.schemas import BoardCreate, BoardPatch, changes
+from switchboard.api.writes import write
 from switchboard.auth.principal import Principal
 from switchboard.errors import BadRequest
 from switchboard.resources import BoardOut, BoardPage, BoardSummary, board_out
@@ -46,7 +47,7 @@ async def create_board(
 ) -> BoardOut:
     """Create an empty board (409 if the slug is live; a deleted board's slug is reused)."""
     await authorize_write(state, caller, body.slug)
-    async with state.write() as tx:
+    async with write(state) as tx:
         board = await boards.create_board(
             tx, slug=body.slug, title=body.title, description=body.description, public=body.public
         )
@@ -96,7 +97,7 @@ async def patch_board(
     response: Response,
 ) -> BoardSummary:
     """Change the title, description or `public`; with `If-Match`, only at that version."""
-    async with state.write() as tx:
+    async with write(state) as tx:
         board = await boards.update_board(tx, slug, changes(body), if_match=expected)
     response.headers.update(etag(board.version))
     return BoardSummary.model_validate(board)
@@ -105,5 +106,5 @@ async def patch_board(
 @router.delete("/{slug}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_board(slug: SlugParam, state: State, _: Writer, expected: IfMatch) -> None:
     """Delete the board and its widgets; subscribers get `board.deleted`."""
-    async with state.write() as tx:
+    async with write(state) as tx:
         await boards.delete_board(tx, slug, if_match=expected)

@@ -8,11 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import QueryParams
+from starlette.types import Scope
 
-from switchboard.api.middleware import PRINCIPAL
+from switchboard.api.middleware import PRINCIPAL, header
 from switchboard.auth.authenticator import presented_credential
 from switchboard.auth.principal import Principal
-from switchboard.errors import BadRequest
+from switchboard.errors import BadRequest, PreconditionFailed
 from switchboard.names import SLUG_PATTERN
 from switchboard.state import AppState
 from switchboard.store.events import find_board
@@ -27,9 +29,12 @@ async def get_state(request: Request) -> AppState:
     return state
 
 
-IF_MATCH_PATTERN = r'^(\*|(W/)?"[0-9]{1,18}"|[0-9]{1,18})$'
-"""What `If-Match` may say: `*`, or one version as its ETag (`"3"`, also `W/"3"` or `3`)."""
+_TAG = r'(W/)?"[\x21\x23-\x7e]*"|[0-9]{1,18}'
+IF_MATCH_PATTERN = rf"^\s*(\*|({_TAG})(\s*,\s*({_TAG}))*)\s*$"
+"""What `If-Match` may say (RFC 9110): `*`, or a list of entity tags (`"3"`, `W/"3"`; a
+bare `3` too). Our ETags are versions; any other tag is well formed and matches none."""
 IF_MATCH = re.compile(IF_MATCH_PATTERN)
+_VERSION = re.compile(r'(?:W/)?"([0-9]{1,18})"|([0-9]{1,18})')
 
 
 async def if_match(
@@ -42,16 +47,20 @@ async def if_match(
         ),
     ] = None,
 ) -> int | None:
-    """The version named by `If-Match`; `*` and absence mean any. Anything else (an
-    empty value, a list of tags, a word) is a 400: what the document's pattern says."""
+    """The version named by `If-Match`; `*` and absence mean any. A value that is not a
+    list of entity tags (empty, a bare word) is a 400, as the document's pattern says; a
+    list naming no version, or two, can match no current version: 412."""
     if if_match is None:
         return None
     value = if_match.strip()
     if not IF_MATCH.fullmatch(value):
-        raise BadRequest(f'If-Match must be `*` or one version\'s ETag (`"N"`), not {value[:40]!r}')
+        raise BadRequest(f'If-Match must be `*` or entity tags (`"N"`), not {value[:40]!r}')
     if value == "*":
         return None
-    return int(value.removeprefix("W/").strip('"'))
+    versions = {int(a or b) for a, b in _VERSION.findall(value) if a or b}
+    if len(versions) != 1:
+        raise PreconditionFailed(f"If-Match {value[:40]!r} names no one version of this resource")
+    return versions.pop()
 
 
 SlugParam = Annotated[
@@ -66,24 +75,26 @@ IfMatch = Annotated[int | None, Depends(if_match)]
 
 
 async def current_principal(request: Request, state: State) -> Principal:
+    return await rest_principal(state, request.scope)
+
+
+async def rest_principal(state: AppState, scope: Scope) -> Principal:
     """The caller of a REST route: credentials in the `Authorization` header only, so that
     keys stay out of URLs, browser history and access logs."""
-    if "token" in request.query_params:
+    if scope["query_string"] and "token" in QueryParams(scope["query_string"]):
         raise BadRequest(
             "`?token=` is accepted only where a browser cannot send headers (/ws and "
             "/api/boards/{slug}/stream): send `Authorization: Bearer <key-or-token>`"
         )
-    return await header_principal(
-        state, request.scope.get("state", {}), request.headers.get("authorization")
-    )
+    return await header_principal(state, scope.get("state", {}), header(scope, b"authorization"))
 
 
 async def header_principal(
     state: AppState, request_state: Mapping[str, Any], authorization: str | None
 ) -> Principal:
-    """The caller named by `Authorization` (`Bearer` only), for the routes and
-    `api.direct`: authenticated once per request (the idempotency middleware, when it
-    ran, authenticated this same header and left the principal in the request state)."""
+    """The caller named by `Authorization` (`Bearer` only), authenticated once per request
+    (the idempotency middleware, when it ran, authenticated this same header and left the
+    principal in the request state)."""
     known: Principal | None = request_state.get(PRINCIPAL)
     if known is not None:
         return known

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from switchboard.api.deps import Caller, State
 from switchboard.api.openapi import errors
 from switchboard.api.schemas import Slug, StrictIn
+from switchboard.api.writes import write
 from switchboard.auth.principal import Role
 from switchboard.store import keys
 from switchboard.store.models import ApiKey
@@ -94,7 +95,7 @@ def key_out(key: ApiKey) -> KeyOut:
 async def create_key(body: KeyCreate, state: State, caller: Caller) -> KeyCreated:
     """A new API key (admin only); its secret is in this response and never again."""
     caller.require_admin()
-    async with state.write() as tx:
+    async with write(state) as tx:
         new = await keys.create_key(tx, role=body.role.value, boards=body.boards, name=body.name)
     log.info("key_created", key_id=new.key.id, role=new.key.role, by=caller.identity)
     return KeyCreated(**key_out(new.key).model_dump(), key=new.secret)
@@ -113,7 +114,7 @@ async def list_keys(state: State, caller: Caller) -> KeyList:
 async def revoke_key(key_id: KeyId, state: State, caller: Caller) -> None:
     """Revoke at once, on every worker; its open connections are closed with 4101."""
     caller.require_admin()
-    async with state.write() as tx:
+    async with write(state) as tx:
         await keys.revoke_key(tx, key_id)
     log.info("key_revoked", key_id=key_id, by=caller.identity)
     await state.revocations.announce(key_id)

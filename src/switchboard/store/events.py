@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.errors import Gone, NotFound
-from switchboard.store.db import Tx
+from switchboard.store.db import Database, Tx
 from switchboard.store.models import Base, Board, Event, utcnow
+
+log = structlog.get_logger(__name__)
 
 TRIM_EVERY = 100  # trim retention in batches: at most this many extra rows are kept
 HEADS_BATCH = 5_000  # slugs per head query: well under every driver's bind-parameter limit
@@ -27,6 +31,37 @@ EventData = dict[str, Any] | Callable[[], dict[str, Any]]  # a function: see `re
 
 BOARDS = Base.metadata.tables["boards"]
 EVENTS = Base.metadata.tables["events"]
+
+
+# Fragments of a single-statement write (`store.patch` composes them): data-modifying
+# CTEs in raw SQL for asyncpg, each reading the CTEs named before it. Arguments are SQL
+# expressions (bind parameters such as `$1`, or CTE columns).
+
+
+def lock_board_sql(name: str, board: str) -> str:
+    """CTE `name`: the live board `board` (an id), locked until the statement commits;
+    no row if it was deleted. Every later step requires it, so none runs without it."""
+    return f"{name} AS (SELECT id FROM boards WHERE id = {board} AND deleted_at IS NULL FOR UPDATE)"
+
+
+def next_seq_sql(name: str, board: str, after: str) -> str:
+    """CTE `name` (column `seq`): the board's seq + 1, taken only if CTE `after` has a
+    row. Read under the board lock, so it is never stale and commits in seq order."""
+    return (
+        f"{name} AS (UPDATE boards SET seq = seq + 1 WHERE id = {board}"
+        f" AND EXISTS (SELECT FROM {after}) RETURNING seq)"
+    )
+
+
+def insert_event_sql(
+    name: str, *, source: str, board: str, seq: str, event: str, data: str, at: str
+) -> str:
+    """CTE `name`: the event row, one per row of `source` (the CTEs it reads, e.g. the
+    seq's and the changed row's); nothing if any of them is empty."""
+    return (
+        f"{name} AS (INSERT INTO events (board_id, seq, name, data, at)"
+        f" SELECT {board}, {seq}, {event}, {data}, {at} FROM {source})"
+    )
 
 
 @dataclass(slots=True)
@@ -69,9 +104,29 @@ async def record(tx: Tx, board: Board | Head, name: str, data: EventData) -> Eve
     tx.queue(insert(EVENTS).values(board_id=board.id, seq=board.seq, name=name, data=data, at=at))
     event = Event(board_id=board.id, seq=board.seq, name=name, data=data, at=at)  # not added
     tx.events.append((board.slug, event))
-    if board.seq % TRIM_EVERY == 0:
+    if trim_due(board.seq):
         await trim(tx, board)
     return event
+
+
+def trim_due(seq: int) -> bool:
+    """Whether the write that took `seq` trims retention: every `TRIM_EVERY` seqs, on
+    every write path (inside `record`'s transaction, or after commit: `trim_committed`)."""
+    return seq % TRIM_EVERY == 0
+
+
+async def trim_committed(db: Database, head: Head) -> None:
+    """Retention for a write that committed on its own (the widget PATCH's one statement),
+    run once it has been published (a trim is a DELETE of its own: run before the
+    PUBLISH, it delayed every hundredth event by tens of milliseconds, bench/NOTES.md).
+    Its failure must not answer a committed write with 503 (retried, it would be written
+    twice). Nothing is lost by skipping it: the next trim, `TRIM_EVERY` seqs on, cuts the
+    same prefix and more."""
+    try:
+        async with db.transaction() as tx:
+            await trim(tx, head)
+    except (DBAPIError, OSError) as exc:
+        log.warning("trim_failed", board=head.slug, seq=head.seq, error=repr(exc))
 
 
 async def trim(tx: Tx, board: Board | Head) -> None:

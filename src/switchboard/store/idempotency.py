@@ -23,7 +23,7 @@ from switchboard.store.db import Database, Tx
 from switchboard.store.models import IdempotencyKey, utcnow
 
 CURRENT_KEY: ContextVar[str | None] = ContextVar("idempotency_key", default=None)
-"""The key of the request being served, set by the middleware, read by `AppState.write`."""
+"""The key of the request being served, set by the middleware, read by `api.writes`."""
 
 STALE_CLAIM = timedelta(seconds=60)
 PURGE_EVERY = 100
@@ -119,4 +119,13 @@ async def mark_committed(tx: Tx, key: str) -> None:
     """Inside the write's transaction: this key's write is happening now."""
     await tx.session.execute(
         update(IdempotencyKey).where(IdempotencyKey.key == key).values(committed=True)
+    )
+
+
+def mark_committed_sql(name: str, key: str, after: str) -> str:
+    """`mark_committed` as CTE `name` of a single-statement write (`store.patch`): key
+    `key` (a text expression; NULL marks nothing) is marked if CTE `after` has a row."""
+    return (
+        f"{name} AS (UPDATE idempotency_keys SET committed = true"
+        f" WHERE key = {key}::text AND EXISTS (SELECT FROM {after}))"
     )

@@ -1,36 +1,41 @@
-"""A widget PATCH on PostgreSQL with the board row locked only inside PostgreSQL.
+"""The widget PATCH, the store's one entry point for it (`patch_widget`).
 
-The locked path (`widgets.update_widget`) holds the board row across three round trips
-and this worker's event loop between them: on one busy board every other write waits
-for that loop (bench/NOTES.md, write path). Here the checks and validation run on an
-unlocked read, then ONE autocommitted statement locks the board, updates the widget only
-if what validation used is unchanged, takes seq + 1, inserts the event and marks the
-request's idempotency key committed: all of it or nothing. The board lock is taken
-before the seq is read and held until that statement commits, so events still commit in
-seq order, gapless. Zero rows means the widget (or board) changed since the read: read
-again and retry; after `TRIES` the caller falls back to the locked path.
+It chooses between two ways of writing the same change. The locked path
+(`widgets.update_widget` in a `Database.transaction`, the way every other write goes)
+holds the board row across three round trips and this worker's event loop between them:
+on one busy board every other write waits for that loop (bench/NOTES.md, write path).
+So on PostgreSQL the checks and validation run on an unlocked read, then ONE
+autocommitted statement locks the board, updates the widget only if what validation used
+is unchanged, takes seq + 1, inserts the event and marks the request's idempotency key
+committed: all of it or nothing. The board lock is taken before the seq is read and held
+until that statement commits, so events still commit in seq order, gapless. Zero rows
+means the widget (or board) changed since the read: read again and retry; after `TRIES`
+the locked path takes over. SQLite has only the locked path.
+
+The statement is composed here from the fragments of the modules that own each piece
+(`events`: board lock, seq, event row; `widgets`: the conditional update; `idempotency`:
+the mark), so both paths write the same rows the same way (`tests/store/test_patch_paths.py`
+runs one sequence through each and compares every answer and row).
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, fields, replace
+from enum import Enum
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import orjson
-import structlog
-from sqlalchemy.exc import DBAPIError
 
 from switchboard.errors import AppError, NotFound
 from switchboard.resources import widget_data
+from switchboard.store import events, idempotency, widgets
 from switchboard.store.boards import check_version
 from switchboard.store.db import Database
-from switchboard.store.events import TRIM_EVERY, Head, trim
+from switchboard.store.events import Head
 from switchboard.store.models import Event, utcnow
 from switchboard.store.widgets import WidgetRow, missing, patch_fields
-
-log = structlog.get_logger(__name__)
 
 TRIES = 3
 """Reads and conditional writes before the locked path takes over (a widget whose title
@@ -66,39 +71,62 @@ FROM boards b LEFT JOIN widgets w ON w.board_id = b.id AND w.key = $2
 WHERE b.slug = $1 AND b.deleted_at IS NULL
 """
 
+# The statement's parameters, by name; each fragment gets the ones it uses.
+_PARAMS = (
+    "board", "widget", "kind", "title", "config", "value", "now",
+    "old_config", "old_title", "old_version", "data", "idempotency_key",
+)  # fmt: skip
+_P = {name: f"${i}" for i, name in enumerate(_PARAMS, 1)}
+
 # The `EXISTS` reads order the steps: the board lock (b) before the widget (w), the widget
 # before the seq (s). Under READ COMMITTED a row another write changed meanwhile is
-# re-checked at its newest version, so `version + 1` and `seq + 1` are never stale. JSON
-# goes in as text, so that a JSON null stays a `jsonb` null, not SQL NULL. Parameters:
-# $1 board, $2 widget, $3 kind, $4 title, $5 config, $6 value, $7 now, $8 old config,
-# $9 old title, $10 old version (NULL: not checked), $11 the event's data, $12 the
-# Idempotency-Key record (NULL: none).
-_WRITE = """
-WITH b AS (
-    SELECT id FROM boards WHERE id = $1 AND deleted_at IS NULL FOR UPDATE
-), w AS (
-    UPDATE widgets
-    SET title = $4, config = $5::text::jsonb, value = $6::text::jsonb,
-        version = version + 1, updated_at = $7
-    WHERE id = $2 AND kind = $3 AND EXISTS (SELECT FROM b)
-        AND ($8::text::jsonb IS NULL OR config = $8::text::jsonb)
-        AND ($9::text IS NULL OR title = $9::text)
-        AND ($10::integer IS NULL OR version = $10::integer)
-    RETURNING version
-), s AS (
-    UPDATE boards SET seq = seq + 1 WHERE id = $1 AND EXISTS (SELECT FROM w)
-    RETURNING seq
-), e AS (
-    INSERT INTO events (board_id, seq, name, data, at)
-    SELECT $1, s.seq, 'widget.updated',
-        $11::text::jsonb || jsonb_build_object('version', w.version), $7
-    FROM s, w
-), k AS (
-    UPDATE idempotency_keys SET committed = true
-    WHERE key = $12::text AND EXISTS (SELECT FROM s)
+# re-checked at its newest version, so `version + 1` and `seq + 1` are never stale. The
+# event's data is the widget as validated, with the version the update returned. Built
+# once: one text, so asyncpg prepares it once per connection.
+_WRITE = (
+    "WITH "
+    + ",\n".join(
+        [
+            events.lock_board_sql("b", _P["board"]),
+            widgets.update_if_unchanged_sql(
+                "w",
+                after="b",
+                widget=_P["widget"],
+                kind=_P["kind"],
+                title=_P["title"],
+                config=_P["config"],
+                value=_P["value"],
+                now=_P["now"],
+                old_config=_P["old_config"],
+                old_title=_P["old_title"],
+                old_version=_P["old_version"],
+            ),
+            events.next_seq_sql("s", _P["board"], after="w"),
+            events.insert_event_sql(
+                "e",
+                source="s, w",
+                board=_P["board"],
+                seq="s.seq",
+                event=f"'{widgets.UPDATED}'",
+                data=f"{_P['data']}::text::jsonb || jsonb_build_object('version', w.version)",
+                at=_P["now"],
+            ),
+            idempotency.mark_committed_sql("k", _P["idempotency_key"], after="s"),
+        ]
+    )
+    + "\nSELECT s.seq, w.version FROM s, w"
 )
-SELECT s.seq, w.version FROM s, w
-"""
+
+
+class Via(Enum):
+    """Which way `patch_widget` writes: its own choice, or one forced (tests compare them)."""
+
+    CHOOSE = "choose"
+    """The single statement on PostgreSQL, the locked path after `TRIES` lost races."""
+    STATEMENT = "statement"
+    """The single statement only, retried until it gets through (PostgreSQL)."""
+    LOCKED = "locked"
+    """The locked path only (SQLite always)."""
 
 
 class Recent:
@@ -135,11 +163,14 @@ class Recent:
 @dataclass(frozen=True, slots=True)
 class Patched:
     """A committed PATCH: the widget as it now is, its data as REST shows it (the
-    response body and the event's data, built once), and the event to publish."""
+    response body and the event's data, built once), the events to publish (with their
+    board's slug), and the retention trim due once they are published, if any (the
+    locked path trims inside its transaction, as every write through `events.record`)."""
 
     widget: WidgetRow
     data: dict[str, Any]
-    event: tuple[str, Event]
+    events: list[tuple[str, Event]]
+    trim: Head | None = None
 
 
 async def patch_widget(
@@ -151,17 +182,56 @@ async def patch_widget(
     *,
     if_match: int | None,
     idempotency_key: str | None,
+    via: Via = Via.CHOOSE,
+) -> Patched:
+    """PATCH widget `key` of board `slug` with `changes` (title, config, value), committed,
+    `idempotency_key` (if any) marked committed with it. Refusals raise as
+    `widgets.update_widget` raises them (404, 412, 422); nothing is published here."""
+    ask = _Ask(slug, key, changes, if_match, idempotency_key)
+    if via is not Via.LOCKED and not db.is_sqlite:
+        done = await _by_statement(db, recent, ask, None if via is Via.STATEMENT else TRIES)
+        if done is not None:
+            return done
+    return await _locked(db, ask)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """One PATCH as `patch_widget` was asked for it."""
+
+    slug: str
+    key: str
+    changes: dict[str, Any]
+    if_match: int | None
+    idempotency_key: str | None
+
+
+async def _locked(db: Database, ask: _Ask) -> Patched:
+    async with db.transaction() as tx:
+        widget = await widgets.update_widget(
+            tx, ask.slug, ask.key, ask.changes, if_match=ask.if_match
+        )
+        if ask.idempotency_key is not None:
+            await idempotency.mark_committed(tx, ask.idempotency_key)
+    return Patched(widget, tx.events[-1][1].data, tx.events)
+
+
+async def _by_statement(
+    db: Database, recent: Recent, ask: _Ask, tries: int | None
 ) -> Patched | None:
-    """`widgets.update_widget`'s PATCH, committed; `None` if it did not get through in
-    `TRIES` (nothing was written: run the locked path)."""
+    """The PATCH as one statement; `None` if it did not get through in `tries` (nothing
+    was written: run the locked path); `tries` None: until it gets through."""
+    slug, key, changes, if_match = ask.slug, ask.key, ask.changes, ask.if_match
     known = recent.get(slug, key) if if_match is None and "value" in changes else None
     if known is not None:
-        done = await _on_recent(db, slug, known, changes, idempotency_key)
+        done = await _on_recent(db, slug, known, changes, ask.idempotency_key)
         if done is not None:
-            recent.put(slug, key, done.event[1].board_id, done.widget)
+            recent.put(slug, key, known[0], done.widget)
             return done
         recent.drop(slug, key)
-    for _ in range(TRIES):
+    attempt = 0
+    while tries is None or attempt < tries:
+        attempt += 1
         async with db.direct() as conn:
             try:
                 board, widget = await _read(conn, slug, key)
@@ -174,7 +244,7 @@ async def patch_widget(
             version = widget.version if if_match is not None or "value" not in changes else None
             try:
                 done = await _write(
-                    conn, slug, board, widget, changes, fields, version, idempotency_key
+                    conn, slug, board, widget, changes, fields, version, ask.idempotency_key
                 )
             except DROPPED:
                 _discard(conn)
@@ -210,23 +280,6 @@ async def _on_recent(
             raise
 
 
-async def trim_if_due(db: Database, done: Patched) -> None:
-    """Retention, every `TRIM_EVERY` seqs, once the write has committed and been
-    published (a trim is a DELETE of its own: run before the PUBLISH, it delayed every
-    hundredth event by tens of milliseconds, bench/NOTES.md). Its failure must not answer
-    a committed write with 503 (retried, it would be written twice). Nothing is lost by
-    skipping it: the next trim, `TRIM_EVERY` seqs on, cuts the same prefix and more."""
-    slug, event = done.event
-    if event.seq % TRIM_EVERY:
-        return
-    head = Head(event.board_id, slug, event.seq)
-    try:
-        async with db.transaction() as tx:
-            await trim(tx, head)
-    except (DBAPIError, OSError) as exc:
-        log.warning("trim_failed", board=head.slug, seq=head.seq, error=repr(exc))
-
-
 async def _read(conn: asyncpg.Connection, slug: str, key: str) -> tuple[int, WidgetRow]:
     row = await conn.fetchrow(_READ, slug, key)
     if row is None:
@@ -250,10 +303,7 @@ async def _write(
     the new state was derived from is required unchanged: the kind always (validation),
     the config and title unless the PATCH sets them, and `version` unless it is `None`."""
     now = utcnow()
-    new = WidgetRow(
-        widget.id, widget.key, widget.kind, fields["title"], fields["config"], fields["value"],
-        widget.version + 1, widget.created_at, now,
-    )  # fmt: skip
+    new = replace(widget, **fields, version=widget.version + 1, updated_at=now)
     data = widget_data(new)
     row = await conn.fetchrow(
         _WRITE,
@@ -273,8 +323,10 @@ async def _write(
     if row is None:
         return None
     new.version = data["version"] = row["version"]
-    event = Event(board_id=board, seq=row["seq"], name="widget.updated", data=data, at=now)
-    return Patched(new, data, (slug, event))
+    seq = row["seq"]
+    event = Event(board_id=board, seq=seq, name=widgets.UPDATED, data=data, at=now)
+    trim = Head(board, slug, seq) if events.trim_due(seq) else None
+    return Patched(new, data, [(slug, event)], trim)
 
 
 def _discard(conn: asyncpg.Connection) -> None:

@@ -44,6 +44,40 @@ class WidgetRow:
 
 COLUMNS = [WIDGETS.c[f.name] for f in fields(WidgetRow)]
 
+UPDATED = "widget.updated"
+"""The event of a widget PUT over an existing widget, and of a PATCH, on every path."""
+
+
+def update_if_unchanged_sql(
+    name: str,
+    *,
+    after: str,
+    widget: str,
+    kind: str,
+    title: str,
+    config: str,
+    value: str,
+    now: str,
+    old_config: str,
+    old_title: str,
+    old_version: str,
+) -> str:
+    """`update_widget`'s change as CTE `name` (column `version`) of a single-statement
+    write (`store.patch`), made only if CTE `after` (the board lock) has a row and the
+    widget still is what the change was validated against: its `kind` always, its config
+    and title unless these are NULL (the PATCH sets them), its version unless NULL. JSON
+    goes in as text, so that a JSON null stays a `jsonb` null, not SQL NULL."""
+    return f"""{name} AS (
+    UPDATE widgets
+    SET title = {title}, config = {config}::text::jsonb, value = {value}::text::jsonb,
+        version = version + 1, updated_at = {now}
+    WHERE id = {widget} AND kind = {kind} AND EXISTS (SELECT FROM {after})
+        AND ({old_config}::text::jsonb IS NULL OR config = {old_config}::text::jsonb)
+        AND ({old_title}::text IS NULL OR title = {old_title}::text)
+        AND ({old_version}::integer IS NULL OR version = {old_version}::integer)
+    RETURNING version
+)"""
+
 
 async def _find(session: AsyncSession, board_id: int, key: str) -> Widget | None:
     return await session.scalar(
@@ -261,4 +295,4 @@ async def delete_widget(tx: Tx, slug: str, key: str, *, if_match: int | None) ->
 async def _touch(tx: Tx, board: Head, widget: WidgetRow) -> None:
     _bump(widget)
     _save(tx, widget)
-    await record(tx, board, "widget.updated", widget_data(widget))
+    await record(tx, board, UPDATED, widget_data(widget))
