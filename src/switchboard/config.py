@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     credential_check_interval: float = Field(default=5.0, gt=0)
     """Seconds between checks that open connections' keys are still live."""
     write_rate_limit: int = Field(default=100, ge=0)
-    """Writes per second per credential, across all workers (0: no limit)."""
+    """Writes per second per credential family (a key and every token it minted share one
+    budget), across all workers (0: no limit)."""
     max_connections_per_credential: int = Field(default=1_000, ge=1)
     """Open WebSocket/SSE connections per credential (per client address when anonymous),
     per worker."""
