@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_LOCAL_PATH = re.compile(r"/(?![/\\])[^\s#\\]*")
 
 
 class Settings(BaseSettings):
@@ -91,6 +94,10 @@ class Settings(BaseSettings):
     """Browser origins besides the server's own ("*" for any) allowed to open WebSockets
     and to read REST and SSE answers (CORS, `api/cors.py`); comma-separated in the
     environment. Empty: same-origin only, no CORS headers at all."""
+    dashboard_token_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Paths on this server's origin that the dashboard page may POST to for fresh viewer
+    tokens (`?token_url=` must be one of them, exactly); comma-separated in the
+    environment. Empty: the page refuses every `token_url` (`refresh=parent` still works)."""
     token_ttl: int = Field(default=900, ge=1)
     """Default lifetime of a viewer token, seconds."""
     token_ttl_max: int = Field(default=86_400, ge=1)
@@ -113,6 +120,23 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("dashboard_token_urls", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("dashboard_token_urls")
+    @classmethod
+    def _only_paths(cls, value: list[str]) -> list[str]:
+        """Each a path on this origin: one leading `/` (`//host` and `/\\host` are other
+        hosts to a browser), no fragment, no backslash or whitespace."""
+        for path in value:
+            if not _LOCAL_PATH.fullmatch(path):
+                raise ValueError(f"{path!r} is not a path on this server, such as /app/token")
         return value
 
     @cached_property
