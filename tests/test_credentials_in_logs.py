@@ -57,14 +57,16 @@ def _client_debug_log(path: Path) -> Iterator[None]:
     """Every DEBUG line of this process (the client, httpx, websockets) into `path`."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    level = root.level
+    root, client = logging.getLogger(), logging.getLogger("switchboard.client")
+    levels = root.level, client.level  # in-process servers set `switchboard` to theirs
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    client.setLevel(logging.DEBUG)  # as docs/python-client.md says to
     try:
         yield
     finally:
-        root.setLevel(level)
+        root.setLevel(levels[0])
+        client.setLevel(levels[1])
         root.removeHandler(handler)
         handler.close()
 
