@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -138,6 +139,13 @@ class Settings(BaseSettings):
             if not _LOCAL_PATH.fullmatch(path):
                 raise ValueError(f"{path!r} is not a path on this server, such as /app/token")
         return value
+
+    @property
+    def credentials(self) -> tuple[str | None, ...]:
+        """Every secret this configuration holds, for the logs to hide wherever it appears:
+        the admin key, the signing secret, the store's and the broker's passwords."""
+        passwords = (urlsplit(url).password for url in (self.database_url, self.broker_url))
+        return (self.admin_key, self.secret, *passwords)
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -8,6 +8,7 @@ import secrets
 
 from websockets.frames import Frame, Opcode
 
+from switchboard.config import Settings
 from switchboard.redaction import RedactCredentials, describe_frame, redact, register_secret
 
 
@@ -62,3 +63,18 @@ def test_a_configured_credential_is_replaced_wherever_it_appears() -> None:
         == "as text [redacted], in a URL /x?k=[redacted]"
     )
     assert odd not in _formatted("%s", f"key={odd}")
+
+
+def test_every_configured_secret_is_named_for_the_logs() -> None:
+    settings = Settings(
+        database_url="postgresql+asyncpg://sb:store-password@db/sb",
+        broker_url="redis://:broker-password@redis:6379/0",
+        admin_key="the-admin-key",
+        secret="the-signing-secret",
+    )
+    assert set(settings.credentials) == {
+        "the-admin-key",
+        "the-signing-secret",
+        "store-password",
+        "broker-password",
+    }
