@@ -174,7 +174,7 @@ class SwitchboardApp(FastAPI):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; `settings` default to the environment (`SWITCHBOARD_*`)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level, json=settings.log_json, secrets=settings.credentials)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, object]]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_LOCAL_PATH = re.compile(r"/(?![/\\])[^\s#\\]*")
 
 
 class Settings(BaseSettings):
@@ -92,6 +96,10 @@ class Settings(BaseSettings):
     """Browser origins besides the server's own ("*" for any) allowed to open WebSockets
     and to read REST and SSE answers (CORS, `api/cors.py`); comma-separated in the
     environment. Empty: same-origin only, no CORS headers at all."""
+    dashboard_token_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Paths on this server's origin that the dashboard page may POST to for fresh viewer
+    tokens (`?token_url=` must be one of them, exactly); comma-separated in the
+    environment. Empty: the page refuses every `token_url` (`refresh=parent` still works)."""
     token_ttl: int = Field(default=900, ge=1)
     """Default lifetime of a viewer token, seconds."""
     token_ttl_max: int = Field(default=86_400, ge=1)
@@ -100,7 +108,8 @@ class Settings(BaseSettings):
     credential_check_interval: float = Field(default=5.0, gt=0)
     """Seconds between checks that open connections' keys are still live."""
     write_rate_limit: int = Field(default=100, ge=0)
-    """Writes per second per credential, across all workers (0: no limit)."""
+    """Writes per second per credential family (a key and every token it minted share one
+    budget), across all workers (0: no limit)."""
     max_connections_per_credential: int = Field(default=1_000, ge=1)
     """Open WebSocket/SSE connections per credential (per client address when anonymous),
     per worker."""
@@ -114,6 +123,30 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("dashboard_token_urls", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("dashboard_token_urls")
+    @classmethod
+    def _only_paths(cls, value: list[str]) -> list[str]:
+        """Each a path on this origin: one leading `/` (`//host` and `/\\host` are other
+        hosts to a browser), no fragment, no backslash or whitespace."""
+        for path in value:
+            if not _LOCAL_PATH.fullmatch(path):
+                raise ValueError(f"{path!r} is not a path on this server, such as /app/token")
+        return value
+
+    @property
+    def credentials(self) -> tuple[str | None, ...]:
+        """Every secret this configuration holds, for the logs to hide wherever it appears:
+        the admin key, the signing secret, the store's and the broker's passwords."""
+        passwords = (urlsplit(url).password for url in (self.database_url, self.broker_url))
+        return (self.admin_key, self.secret, *passwords)
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -19,26 +19,14 @@ from __future__ import annotations
 
 import logging
 import logging.config
-import re
 import sys
 from typing import Any
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-_SECRET_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&\s\"'#]*")
-_BEARER = re.compile(r"(\bBearer\s+)[^\s\"',;]+", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@")
-_SECRET_FIELDS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-REDACTED = "[redacted]"
-
-
-def redact(text: str) -> str:
-    """Hide credentials: `?token=` (browsers' only way on WebSocket and SSE), a
-    `Bearer …` credential, and the password of a URL (`redis://:pw@host`)."""
-    text = _SECRET_IN_QUERY.sub(rf"\1{REDACTED}", text)
-    text = _BEARER.sub(rf"\1{REDACTED}", text)
-    return _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+from switchboard.redaction import REDACTED, SECRET_FIELDS, RedactCredentials, register_secret
+from switchboard.redaction import redact as redact
 
 
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -46,25 +34,11 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     structured fields, formatted tracebacks), and a field named like a credential
     header (`authorization`, `cookie`) is dropped to `[redacted]` whatever it holds."""
     for key, value in event_dict.items():
-        if key.lower() in _SECRET_FIELDS:
+        if key.lower() in SECRET_FIELDS:
             event_dict[key] = REDACTED
         elif isinstance(value, str):
             event_dict[key] = redact(value)
     return event_dict
-
-
-class RedactQuery(logging.Filter):
-    """uvicorn's own formatters print each request's path with its query string (when
-    the app runs under a logging configuration other than ours)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_redacted(arg) for arg in record.args)
-        return True
-
-
-def _redacted(arg: Any) -> Any:
-    return redact(arg) if isinstance(arg, str) else arg
 
 
 _SHARED: list[Processor] = [
@@ -110,10 +84,12 @@ def logging_config(level: str = "info", *, json: bool = False) -> dict[str, Any]
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"structlog": {"()": f"{__name__}.formatter", "json": json}},
+        "filters": {"credentials": {"()": "switchboard.redaction.RedactCredentials"}},
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
                 "formatter": "structlog",
+                "filters": ["credentials"],
                 "stream": "ext://sys.stdout",
             }
         },
@@ -127,8 +103,13 @@ def logging_config(level: str = "info", *, json: bool = False) -> dict[str, Any]
     }
 
 
-def configure_logging(level: str = "info", *, json: bool = False) -> None:
-    """structlog hands its lines to stdlib logging, so they share its one handler."""
+def configure_logging(
+    level: str = "info", *, json: bool = False, secrets: tuple[str | None, ...] = ()
+) -> None:
+    """structlog hands its lines to stdlib logging, so they share its one handler.
+    `secrets` (the configured credentials) are replaced wherever they appear."""
+    for secret in secrets:
+        register_secret(secret)
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -140,7 +121,7 @@ def configure_logging(level: str = "info", *, json: bool = False) -> None:
     if not logging.getLogger().handlers:  # run under a host that configured no logging
         logging.config.dictConfig(logging_config(level, json=json))
     logging.captureWarnings(True)
-    for name in ("uvicorn.access", "uvicorn.error"):
+    for name in ("uvicorn.access", "uvicorn.error"):  # also under a host's own handlers
         logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactQuery) for f in logger.filters):
-            logger.addFilter(RedactQuery())
+        if not any(isinstance(f, RedactCredentials) for f in logger.filters):
+            logger.addFilter(RedactCredentials())

@@ -38,9 +38,15 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+def server_env() -> dict[str, str]:
+    """More environment for `server` (a test parametrizes `server_env` to set some)."""
+    return {}
+
+
+@pytest.fixture
+async def server(tmp_path: Path, server_env: dict[str, str]) -> AsyncIterator[ServerProcess]:
     """A `switchboard serve` process on SQLite + the memory broker."""
-    env = {"SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sb.db"}
+    env = {"SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sb.db", **server_env}
     process = await spawn_server(env, cwd=str(tmp_path))
     yield process
     process.stop()

@@ -2,7 +2,8 @@
 framed by an app on another origin (`?refresh=parent`), it asks its parent for each fresh
 token over `postMessage` and takes one only from its parent; behind the same origin as the
 app's backend (`?token_url=/path`), it POSTs there with the viewer's cookies, and refuses a
-`token_url` that is not a path on its own origin without sending any request."""
+`token_url` that is not one of the operator's paths (`SWITCHBOARD_DASHBOARD_TOKEN_URLS`),
+or any at all without that setting, without sending any request."""
 
 from __future__ import annotations
 
@@ -148,6 +149,8 @@ class AppOrigin(LoopbackServer):
         super().__init__()
         self.board = board
         self.connections = 0
+        self.requests: list[tuple[str, str]] = []
+        """(method, path) of every request on this origin: the page's, and any it made."""
         self.mints: list[dict[str, str]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -157,6 +160,7 @@ class AppOrigin(LoopbackServer):
             head = await reader.readuntil(b"\r\n\r\n")
             start, *lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
             method, path, _ = start.split(" ", 2)
+            self.requests.append((method, path))
             fields = [line.split(":", 1) for line in lines if ":" in line]
             headers = {name.strip().lower(): value.strip() for name, value in fields}
             if path == "/mint":
@@ -210,6 +214,11 @@ async def app_origin(board: Board) -> AsyncIterator[AppOrigin]:
     await started.close()
 
 
+ALLOW_MINT = {"SWITCHBOARD_DASHBOARD_TOKEN_URLS": "/app/other-token,/mint"}
+"""The operator's token endpoints: the app's `/mint` among them."""
+
+
+@pytest.mark.parametrize("server_env", [ALLOW_MINT])
 async def test_a_same_origin_token_url(
     browser: Browser, board: Board, app_origin: AppOrigin
 ) -> None:
@@ -236,6 +245,7 @@ async def test_a_same_origin_token_url(
     await context.close()
 
 
+@pytest.mark.parametrize("server_env", [ALLOW_MINT])
 @pytest.mark.parametrize(
     "token_url",
     [
@@ -262,3 +272,49 @@ async def test_a_token_url_elsewhere_is_refused(
     assert app_origin.connections == 0
     assert app_origin.mints == []
     assert len(sockets.opened) == 0  # fails closed: the board is not shown
+
+
+async def _crafted_link(browser: Browser, app_origin: AppOrigin, query: str) -> Page:
+    """A viewer holding the app's session cookie opens a link someone else wrote."""
+    context = await browser.new_context()
+    await context.add_cookies([{"name": "session", "value": "viewer", "url": app_origin.base_url}])
+    page = await context.new_page()
+    await page.goto(f"{app_origin.base_url}/boards/{app_origin.board.slug}?{query}")
+    return page
+
+
+@pytest.mark.parametrize("server_env", [ALLOW_MINT])
+@pytest.mark.parametrize(
+    "token_url", ["/transfer", "/api/keys", "/mint/", "/mint?x=1", "/x/../mint", "/MINT"]
+)
+async def test_a_path_the_operator_did_not_list_gets_no_post(
+    browser: Browser, board: Board, app_origin: AppOrigin, token_url: str
+) -> None:
+    """A path on the same origin, so SameSite cookies, fetch metadata and CORS would all let
+    the POST through: the page refuses any path but the operator's, exactly as listed."""
+    token = await board.mint()
+    page = await _crafted_link(
+        browser, app_origin, f"token={token}&token_url={quote(token_url, safe='')}"
+    )
+    message = page.locator("#message")
+    await expect(message).to_contain_text("token_url refused")
+    await expect(message).to_contain_text("/app/other-token, /mint")
+    await asyncio.sleep(0.5)
+    assert [r for r in app_origin.requests if r[0] != "GET"] == []
+    assert app_origin.mints == []
+    await page.context.close()
+
+
+async def test_without_the_setting_every_token_url_is_refused(
+    browser: Browser, board: Board, app_origin: AppOrigin
+) -> None:
+    """No `SWITCHBOARD_DASHBOARD_TOKEN_URLS`: even the app's real endpoint is refused (the
+    framed `refresh=parent` tests above run on this same default and stay live)."""
+    page = await _crafted_link(browser, app_origin, "token_url=/mint")
+    await expect(page.locator("#message")).to_contain_text(
+        "allows no token endpoint (SWITCHBOARD_DASHBOARD_TOKEN_URLS)"
+    )
+    await asyncio.sleep(0.5)
+    assert [r for r in app_origin.requests if r[0] != "GET"] == []
+    assert app_origin.mints == []
+    await page.context.close()

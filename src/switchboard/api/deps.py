@@ -114,9 +114,10 @@ StreamCaller = Annotated[Principal, Depends(stream_principal)]
 
 
 async def authorize_write(state: AppState, caller: Principal, slug: str) -> None:
-    """May `caller` write board `slug` now: role, scope, then the write rate limit."""
+    """May `caller` write board `slug` now: role, scope, then the write rate limit (one
+    budget per credential family: a key and the tokens it minted share it)."""
     caller.require_write(slug)
-    await state.limiter.check(caller.identity)
+    await state.limiter.check(caller.family)
 
 
 async def board_writer(slug: SlugParam, state: State, caller: Caller) -> Principal:

@@ -52,6 +52,12 @@ async def readyz(state: State) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
+# Load balancers often probe with HEAD: the same answer, without the body (the server
+# drops it), and no second entry in the OpenAPI document.
+router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
+
+
 @router.get("/metrics", response_class=Response)
 async def metrics() -> Response:
     """Prometheus text: with several workers, all of them, whichever one answers."""

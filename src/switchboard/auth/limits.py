@@ -1,5 +1,8 @@
 """Per-credential write limit: writes per second, shared by every worker.
 
+The budget belongs to a credential family (`Principal.family`): an API key and every
+viewer token minted from it spend one budget, so minting tokens does not multiply it.
+
 The write limit is a one-second fixed window counted where every worker sees
 it: in Redis in production, in memory in the embedded single process. A worker
 does not ask Redis for every write: it leases a slice of the credential's budget
@@ -44,7 +47,8 @@ class RateLimiter(abc.ABC):
         if not await self._admit(identity, window):
             retry = max(1, math.ceil(window + 1 - now))
             raise RateLimited(
-                f"at most {self.per_second} writes per second per credential",
+                f"at most {self.per_second} writes per second per credential "
+                "(a key and the tokens it minted share them)",
                 headers={"Retry-After": str(retry)},
             )
 

@@ -48,6 +48,15 @@ class Principal:
             return self.kind
         return f"{self.kind}:{self.key_id or 'bootstrap'}"
 
+    @property
+    def family(self) -> str:
+        """The credential family, for the write budget its members share: an API key and
+        every token minted from it are one (`key:<id>`), the bootstrap key and its tokens
+        another (`bootstrap`). Never a secret."""
+        if self.kind == "anonymous":
+            return self.kind
+        return f"key:{self.key_id}" if self.key_id else "bootstrap"
+
     def at_least(self, role: Role) -> bool:
         return self.role is not None and self.role.rank >= role.rank
 

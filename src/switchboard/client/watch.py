@@ -27,8 +27,12 @@ from switchboard.client.errors import (
 )
 from switchboard.client.errors import ConnectionClosed as Closed
 from switchboard.client.retry import RetryPolicy
+from switchboard.redaction import quiet_logger
 
 log = logging.getLogger("switchboard.client")
+WS_LOG = quiet_logger("switchboard.client.websockets")
+"""The `websockets` library's lines for the client's connections (its DEBUG lines hold the
+handshake's `Authorization` header), with credentials redacted before any handler runs."""
 
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 """A snapshot carries a whole board; the server bounds what it sends well below this."""
@@ -88,7 +92,7 @@ async def watch(
         pause = 0.0
         try:
             async with connect(
-                url, additional_headers=dict(headers), max_size=MAX_FRAME_BYTES
+                url, additional_headers=dict(headers), max_size=MAX_FRAME_BYTES, logger=WS_LOG
             ) as ws:
                 await subscribe(ws, channel, position.seq)
                 while True:

@@ -6,11 +6,16 @@ uPlot (vendored, MIT) for series charts; everything ships inside the package.
 
 from __future__ import annotations
 
+import html
+import json
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from switchboard.api.deps import State
 
 STATIC = Path(__file__).parent / "static"
 
@@ -23,16 +28,31 @@ PAGE_HEADERS = {
 }
 
 
+TOKEN_URLS_META = '<meta name="switchboard-token-urls" content="[]">'
+"""In app.html as shipped: no token endpoint allowed. The page route writes the operator's."""
+PAGE = (STATIC / "app.html").read_text()
+
+
+@lru_cache(maxsize=8)
+def render(token_urls: tuple[str, ...]) -> str:
+    """app.html naming the token endpoints the operator allows (in an attribute: escaped)."""
+    allowed = html.escape(json.dumps(list(token_urls)), quote=True)
+    meta = f'<meta name="switchboard-token-urls" content="{allowed}">'
+    return PAGE.replace(TOKEN_URLS_META, meta)
+
+
 @router.get("/")
 @router.get("/boards/{slug}")
-async def page() -> FileResponse:
+async def page(state: State) -> HTMLResponse:
     """One page for the board list and for a board; the script reads the path.
 
     A viewer token may be in this page's URL (`?token=`): `no-referrer` keeps the
     browser from repeating that URL in the `Referer` of everything the page loads, and
-    `connect-src 'self'` keeps every request the page's scripts make (its `?token_url=`
-    included) on this origin, behind the script's own check."""
-    return FileResponse(STATIC / "app.html", headers=PAGE_HEADERS)
+    `connect-src 'self'` keeps every request the page's scripts make on this origin. Where
+    the page may POST for fresh tokens is the operator's choice, written into the page
+    here, never the link's: `?token_url=` must be one of those paths."""
+    body = render(tuple(state.settings.dashboard_token_urls))
+    return HTMLResponse(body, headers=PAGE_HEADERS)
 
 
 static_files = StaticFiles(directory=STATIC)

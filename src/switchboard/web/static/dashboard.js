@@ -2,7 +2,8 @@
 // board live. A viewer token comes in the URL (`?token=…`); public boards need none. A page
 // that must outlive its token names where fresh ones come from: `?refresh=parent` (it is
 // framed, and asks its parent with `postMessage`) or `?token_url=/path` (a same-origin
-// endpoint it POSTs to). Either way no key ever reaches the browser.
+// endpoint it POSTs to, one of those the operator allows). Either way no key ever reaches
+// the browser.
 import { Switchboard } from "/static/switchboard.js";
 
 const params = new URLSearchParams(location.search);
@@ -26,17 +27,33 @@ function showMessage(text) {
 const PARENT_TIMEOUT = 5000; // ms the embedding page has to answer a token request
 const TOKEN_URL_TIMEOUT = 10000;
 
-/** `?token_url=` as a URL on this page's own origin, or null with the reason shown. Only a
- * path ("/…", not "//host" or "/\host", which browsers read as another host) is taken, and
- * the resolved URL must still be on this origin: a crafted link cannot make the page POST
- * (with the viewer's cookies) anywhere else. */
-function sameOriginTokenUrl(value) {
+/** The paths the operator allows as token endpoints (`SWITCHBOARD_DASHBOARD_TOKEN_URLS`), as
+ * the server wrote them into this page; none when it wrote nothing. Never from the link. */
+function allowedTokenUrls() {
+  try {
+    const meta = document.querySelector('meta[name="switchboard-token-urls"]');
+    const list = JSON.parse(meta ? meta.content : "[]");
+    return Array.isArray(list) ? list.filter((item) => typeof item === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+/** `?token_url=` as a URL, or null with the reason shown. The link only picks one of the
+ * operator's token endpoints, exactly as the server listed it: a crafted link cannot make the
+ * page POST (with the viewer's cookies) to any other path of this origin, nor anywhere else.
+ * Each must still be a path ("/…", not "//host" or "/\host", which browsers read as another
+ * host) that resolves on this origin. */
+function allowedTokenUrl(value) {
+  const allowed = allowedTokenUrls();
   let url = null;
-  if (/^\/(?![\/\\])/.test(value)) {
+  if (allowed.includes(value) && /^\/(?![\/\\])/.test(value)) {
     try { url = new URL(value, location.origin); } catch { url = null; }
   }
   if (url && url.origin === location.origin) return url.href;
-  showMessage("token_url refused: it must be a path on this site, such as /app/switchboard-token.");
+  showMessage(allowed.length
+    ? `token_url refused: this server's token endpoints are ${allowed.join(", ")}.`
+    : "token_url refused: this server allows no token endpoint (SWITCHBOARD_DASHBOARD_TOKEN_URLS).");
   return null;
 }
 
@@ -86,7 +103,7 @@ function tokenFromParent(slug) {
  * when the URL asks for something refused (the page then shows why and goes no further). */
 function tokenSource(slug) {
   if (params.has("token_url")) {
-    const url = sameOriginTokenUrl(params.get("token_url"));
+    const url = allowedTokenUrl(params.get("token_url"));
     return url ? () => tokenFromUrl(url, slug) : false;
   }
   if (params.get("refresh") === "parent") {
