@@ -225,6 +225,8 @@ OPERATION_IDS = {
     ("post", "/api/tokens"): "mint_token",
     ("get", "/healthz"): "healthz",
     ("get", "/readyz"): "readyz",
+    ("head", "/healthz"): "probe_healthz",
+    ("head", "/readyz"): "probe_readyz",
     ("get", "/metrics"): "metrics",
     ("get", "/asyncapi.json"): "asyncapi",
 }

@@ -52,10 +52,24 @@ async def readyz(state: State) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-# Load balancers often probe with HEAD: the same answer, without the body (the server
-# drops it), and no second entry in the OpenAPI document.
-router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
-router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
+# Load balancers often probe with HEAD: the same answer without the body (the server
+# drops it), documented as operations of their own.
+router.add_api_route(
+    "/healthz",
+    healthz,
+    methods=["HEAD"],
+    name="probe_healthz",
+    description="`GET /healthz` without the body, for load balancers that probe with HEAD.",
+)
+router.add_api_route(
+    "/readyz",
+    readyz,
+    methods=["HEAD"],
+    name="probe_readyz",
+    response_model=None,
+    responses={503: {"description": "Something is unreachable"}},
+    description="`GET /readyz` without the body: 200 ready, 503 not.",
+)
 
 
 @router.get("/metrics", response_class=Response)
