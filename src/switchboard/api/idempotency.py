@@ -2,9 +2,13 @@
 
 A retried request (same credential, same key, same method, path and body)
 gets the first response back byte for byte and writes and publishes nothing.
-The key is claimed in the store before the request runs, marked inside the
-write's own transaction, and answered after (see `store/idempotency.py`), so
-this holds across workers and across a worker dying mid-request.
+The key is claimed in the store before the request runs, and marked inside the
+write's own transaction together with the response the route built (`api.writes`;
+see `store/idempotency.py`), so this holds across workers, across a worker dying
+mid-request, and when the answer to the write's COMMIT is lost: the first attempt
+is told its outcome is unknown (503), the retry gets the committed result. A 5xx
+is never stored: a request that ends in one releases its key unless its write
+committed, and a retry then runs it (or replays the write that did commit).
 
 Who may read a stored response back: only the credential that made it. The
 credential is authenticated before anything is claimed or replayed (a revoked
@@ -36,11 +40,11 @@ from switchboard.errors import (
     AppError,
     BadRequest,
     Conflict,
-    ServiceUnavailable,
     ValidationFailed,
+    database_error,
 )
 from switchboard.state import AppState
-from switchboard.store.idempotency import CURRENT_KEY, IdempotencyStore, Outcome
+from switchboard.store.idempotency import CURRENT_KEY, Answer, IdempotencyStore, Outcome, Pending
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +54,9 @@ KEPT_HEADERS = frozenset({b"content-type", b"etag", b"location"})
 MAX_BODY = 16 * 1024 * 1024  # `BodyLimitMiddleware`, outside, holds the configured limit
 BOARD_PATH = re.compile(r"/api/boards/([^/]+)")
 NONCE = 12
+RELEASE_TRIES = 2
+"""Attempts to release a claim after a request that wrote nothing (the second on a fresh
+connection: the pool drops one that died under the first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +124,8 @@ class IdempotencyMiddleware:
         store = IdempotencyStore(state.db, state.settings.idempotency_ttl)
         try:
             claim = await store.claim(record, digest.hexdigest(), board and board[1])
-        except OSError as exc:
-            raise ServiceUnavailable("the database is unavailable") from exc
+        except DATABASE_ERRORS as exc:
+            raise database_error(exc, scope["path"], write=True) from exc
         match claim.outcome:
             case Outcome.REPLAY:
                 headers = [(k.encode(), v.encode()) for k, v in (claim.headers or {}).items()]
@@ -135,17 +142,25 @@ class IdempotencyMiddleware:
             case Outcome.IN_PROGRESS:
                 raise Conflict("a request with this Idempotency-Key is still in progress")
 
+        pending = Pending(record, owner.seal)
         status, kept, chunks = 500, dict[str, str](), list[bytes]()
         finished = False
 
         async def finish() -> None:
+            """A write that committed stored its response with it (`api.writes`): nothing
+            to do. Otherwise the claim is released (or, committed with its answer lost,
+            kept as it is); a 5xx is never stored."""
             nonlocal finished
             finished = True
-            sealed = owner.seal(b"".join(chunks))
-            try:
-                await store.finish(record, status=status, headers=kept, body=sealed)
-            except DATABASE_ERRORS as exc:  # the answer still goes out; a retry gets 409
-                log.warning("idempotency_record_failed", error=repr(exc))
+            if pending.recorded:
+                return
+            answer = Answer(status, kept, b"".join(chunks)) if status < 500 else None
+            for attempt in range(1, RELEASE_TRIES + 1):
+                try:
+                    await store.finish(pending, answer)
+                    return
+                except DATABASE_ERRORS as exc:  # the claim stays: a retry gets 409 until stale
+                    log.warning("idempotency_release_failed", attempt=attempt, error=repr(exc))
 
         async def capture(message: Message) -> None:
             nonlocal status
@@ -157,12 +172,12 @@ class IdempotencyMiddleware:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    # Recorded before the client can read the end of it: a retry sent on
+                    # Released before the client can read the end of it: a retry sent on
                     # this response would otherwise find the key still in progress (409).
                     await finish()
             await send(message)
 
-        token = CURRENT_KEY.set(record)
+        token = CURRENT_KEY.set(pending)
         try:
             await self.app(scope, replay(body, receive), capture)
         finally:
