@@ -244,3 +244,64 @@ async def test_client_set_ends_normally(
     assert (await live.http.get(f"/api/boards/{slug}/widgets/t")).json() == widget
     written = [e for e in await events_of(live, slug) if e["data"].get("value") == value]
     assert len(written) == 1
+
+
+async def test_every_other_write_route(
+    live: LiveServer, proxy: AnswerLosingProxy, slug: str
+) -> None:
+    """Points, board PATCH, widget DELETE, key revocation and board DELETE: the COMMIT's
+    answer lost, each is written once and its retry replays the committed answer."""
+    await live.create_board(slug)
+    series, doomed = f"s-{uuid.uuid4().hex[:8]}", f"d-{uuid.uuid4().hex[:8]}"
+    await live.put_widget(slug, series, kind="series")
+    await live.put_widget(slug, doomed, kind="number", value=1)
+    revoked = (await live.http.post("/api/keys", json={"role": "read"})).json()
+    title = marker()
+    cases: list[tuple[str, str, dict[str, Any] | None, bytes, int]] = [
+        ("POST", f"/api/boards/{slug}/widgets/{series}/points", {"points": [{"v": 7}]},
+         series.encode(), 200),
+        ("PATCH", f"/api/boards/{slug}", {"title": title}, title.encode(), 200),
+        ("DELETE", f"/api/boards/{slug}/widgets/{doomed}", None, doomed.encode(), 204),
+        ("DELETE", f"/api/keys/{revoked['id']}", None, revoked["id"].encode(), 204),
+        ("DELETE", f"/api/boards/{slug}", None, b"DELETE FROM widgets", 204),
+    ]  # fmt: skip
+    for method, path, body, at, status in cases:
+        if method == "DELETE" and path == f"/api/boards/{slug}":  # before its history goes
+            names = [e["event"] for e in await events_of(live, slug)]
+            assert names == [*["widget.created"] * 2, "widget.points", "board.updated",
+                             "widget.deleted"]  # fmt: skip
+        once = {"Idempotency-Key": f"E-{uuid.uuid4().hex}"}
+        proxy.arm(at, then=b"COMMIT")
+        first = await live.http.request(method, path, json=body, headers=once)
+        assert proxy.fired.is_set(), path
+        unknown_outcome(first)
+        again = await live.http.request(method, path, json=body, headers=once)
+        assert replayed(again, status) if status != 204 else again.status_code == 204, path
+        assert again.headers["idempotent-replayed"] == "true"
+        if status == 200:
+            assert again.headers["etag"] == f'"{again.json()["version"]}"'
+
+    assert (await live.http.get(f"/api/boards/{slug}")).status_code == 404
+    keys = (await live.http.get("/api/keys")).json()["items"]
+    assert [k["revoked_at"] is not None for k in keys if k["id"] == revoked["id"]] == [True]
+
+
+async def test_client_update_and_append_points_end_normally(
+    live: LiveServer, proxy: AnswerLosingProxy, slug: str
+) -> None:
+    await live.create_board(slug)
+    await live.put_widget(slug, "t", kind="text", value="before")
+    await live.put_widget(slug, "s", kind="series")
+    value = marker()
+    policy = RetryPolicy(attempts=5, backoff=0.05, max_backoff=0.2, deadline=20)
+    async with AsyncClient(live.base_url, token=AUTH["Authorization"][7:], retry=policy) as c:
+        proxy.arm(value.encode(), then=b"COMMIT")
+        [changed] = await c.update(slug, {"t": value})
+        assert proxy.fired.is_set()
+        proxy.arm(b"widget.points", then=b"COMMIT")  # the points' event row
+        series = await c.append_points(slug, "s", [1.5])
+        assert proxy.fired.is_set()
+    assert (changed["value"], changed["version"]) == (value, 2)
+    assert ([p["v"] for p in series["value"]], series["version"]) == ([1.5], 2)
+    names = [e["event"] for e in await events_of(live, slug)]
+    assert names == ["widget.created", "widget.created", "widgets.updated", "widget.points"]
