@@ -305,3 +305,23 @@ async def test_client_update_and_append_points_end_normally(
     assert ([p["v"] for p in series["value"]], series["version"]) == ([1.5], 2)
     names = [e["event"] for e in await events_of(live, slug)]
     assert names == ["widget.created", "widget.created", "widgets.updated", "widget.points"]
+
+
+async def test_a_claim_whose_commit_answer_was_lost_is_released(
+    live: LiveServer, proxy: AnswerLosingProxy, slug: str
+) -> None:
+    """The key's own claim commits and its answer is lost: the write never ran (the 503
+    says nothing was written), the claim is released, and the retry runs the write at
+    once instead of being told it is in progress."""
+    await live.create_board(slug)
+    path = f"/api/boards/{slug}/widgets/w"
+    body, once = {"kind": "text", "value": marker()}, {"Idempotency-Key": f"Q-{slug}"}
+
+    proxy.arm(slug.encode(), then=b"COMMIT")  # the claim's row names the board
+    first = await live.http.put(path, json=body, headers=once)
+    assert proxy.fired.is_set()
+    assert first.status_code == 503, first.text
+    assert first.json()["error"]["message"] == NOTHING_WRITTEN
+    again = await live.http.put(path, json=body, headers=once)
+    assert again.status_code == 201, again.text
+    assert "idempotent-replayed" not in again.headers

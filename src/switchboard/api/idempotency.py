@@ -37,11 +37,13 @@ from switchboard.api.routing import RouteTable
 from switchboard.auth.authenticator import presented_credential
 from switchboard.errors import (
     DATABASE_ERRORS,
+    NOTHING_WRITTEN,
     AppError,
     BadRequest,
     Conflict,
+    OutcomeUnknown,
+    ServiceUnavailable,
     ValidationFailed,
-    database_error,
 )
 from switchboard.state import AppState
 from switchboard.store.idempotency import CURRENT_KEY, Answer, IdempotencyStore, Outcome, Pending
@@ -122,10 +124,13 @@ class IdempotencyMiddleware:
             digest.update(len(part).to_bytes(8, "big") + part)
         board = BOARD_PATH.match(scope["path"])
         store = IdempotencyStore(state.db, state.settings.idempotency_ttl)
+        pending = Pending(record, owner.seal)
         try:
             claim = await store.claim(record, digest.hexdigest(), board and board[1])
         except DATABASE_ERRORS as exc:
-            raise database_error(exc, scope["path"], write=True) from exc
+            if isinstance(exc, OutcomeUnknown):  # the claim may be held: let a retry run
+                await _release(store, pending, None)
+            raise ServiceUnavailable(NOTHING_WRITTEN) from exc  # the write never ran
         match claim.outcome:
             case Outcome.REPLAY:
                 headers = [(k.encode(), v.encode()) for k, v in (claim.headers or {}).items()]
@@ -142,7 +147,6 @@ class IdempotencyMiddleware:
             case Outcome.IN_PROGRESS:
                 raise Conflict("a request with this Idempotency-Key is still in progress")
 
-        pending = Pending(record, owner.seal)
         status, kept, chunks = 500, dict[str, str](), list[bytes]()
         finished = False
 
@@ -154,13 +158,7 @@ class IdempotencyMiddleware:
             finished = True
             if pending.recorded:
                 return
-            answer = Answer(status, kept, b"".join(chunks)) if status < 500 else None
-            for attempt in range(1, RELEASE_TRIES + 1):
-                try:
-                    await store.finish(pending, answer)
-                    return
-                except DATABASE_ERRORS as exc:  # the claim stays: a retry gets 409 until stale
-                    log.warning("idempotency_release_failed", attempt=attempt, error=repr(exc))
+            await _release(store, pending, Answer(status, kept, b"".join(chunks)))
 
         async def capture(message: Message) -> None:
             nonlocal status
@@ -184,3 +182,16 @@ class IdempotencyMiddleware:
             CURRENT_KEY.reset(token)
             if not finished:  # no whole response: an error, or the client went away
                 await finish()
+
+
+async def _release(store: IdempotencyStore, pending: Pending, answer: Answer | None) -> None:
+    """`IdempotencyStore.finish` after a request not seen to commit, tried `RELEASE_TRIES`
+    times; a 5xx `answer` is never stored. If it cannot reach the database, the claim
+    stays and a retry is answered 409 until it is stale (`STALE_CLAIM`)."""
+    kept = answer if answer is not None and answer.status < 500 else None
+    for attempt in range(1, RELEASE_TRIES + 1):
+        try:
+            await store.finish(pending, kept)
+            return
+        except DATABASE_ERRORS as exc:
+            log.warning("idempotency_release_failed", attempt=attempt, error=repr(exc))

@@ -76,7 +76,8 @@ class Outcome(Enum):
     MISMATCH = "mismatch"
     """The key was used for a different request."""
     IN_PROGRESS = "in_progress"
-    """Another request with this key is running (or its response was lost after its write)."""
+    """Another request with this key is running (or ended and could not release it: until
+    the claim is stale)."""
 
 
 @dataclass(frozen=True, slots=True)
