@@ -9,6 +9,7 @@ marked as a replay; the row is written once and subscribers get one event."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from switchboard.client import AsyncClient, RetryPolicy
+from switchboard.client import AsyncClient, Client, RetryPolicy
 from switchboard.errors import NOTHING_WRITTEN
 from tests.conftest import backend_settings
 from tests.helpers import AUTH, AnswerLosingProxy, LiveServer, WsClient, start_server
@@ -229,16 +230,28 @@ async def test_key_create_commit(live: LiveServer, proxy: AnswerLosingProxy) -> 
         assert (await client.get("/api/keys")).status_code == 200  # the secret works
 
 
+POLICY = RetryPolicy(attempts=5, backoff=0.05, max_backoff=0.2, deadline=20)
+
+
+def sync_set(base_url: str, slug: str, value: str) -> dict[str, Any]:
+    """`Client.set`, the blocking client (run on a thread: the server is on this loop)."""
+    with Client(base_url, token=AUTH["Authorization"][7:], retry=POLICY) as client:
+        return client.set(slug, "t", value)
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["AsyncClient", "Client"])
 async def test_client_set_ends_normally(
-    live: LiveServer, proxy: AnswerLosingProxy, slug: str
+    live: LiveServer, proxy: AnswerLosingProxy, slug: str, blocking: bool
 ) -> None:
     await live.create_board(slug)
     await live.put_widget(slug, "t", kind="text", value="before")
     value = marker()
-    policy = RetryPolicy(attempts=5, backoff=0.05, max_backoff=0.2, deadline=20)
     proxy.arm(value.encode())
-    async with AsyncClient(live.base_url, token=AUTH["Authorization"][7:], retry=policy) as c:
-        widget = await c.set(slug, "t", value)
+    if blocking:
+        widget = await asyncio.to_thread(sync_set, live.base_url, slug, value)
+    else:
+        async with AsyncClient(live.base_url, token=AUTH["Authorization"][7:], retry=POLICY) as c:
+            widget = await c.set(slug, "t", value)
     assert proxy.fired.is_set()
     assert (widget["value"], widget["version"]) == (value, 2)
     assert (await live.http.get(f"/api/boards/{slug}/widgets/t")).json() == widget
@@ -293,8 +306,7 @@ async def test_client_update_and_append_points_end_normally(
     await live.put_widget(slug, "t", kind="text", value="before")
     await live.put_widget(slug, "s", kind="series")
     value = marker()
-    policy = RetryPolicy(attempts=5, backoff=0.05, max_backoff=0.2, deadline=20)
-    async with AsyncClient(live.base_url, token=AUTH["Authorization"][7:], retry=policy) as c:
+    async with AsyncClient(live.base_url, token=AUTH["Authorization"][7:], retry=POLICY) as c:
         proxy.arm(value.encode(), then=b"COMMIT")
         [changed] = await c.update(slug, {"t": value})
         assert proxy.fired.is_set()
