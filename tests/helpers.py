@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import orjson
@@ -511,6 +511,13 @@ class LoopbackServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError
 
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -556,3 +563,102 @@ class StallingProxy(LoopbackServer):
         self.stall()
         self.cut()
         await super().close()
+
+
+READY_FOR_QUERY = b"Z\x00\x00\x00\x05"
+"""PostgreSQL's ReadyForQuery message (type, length 5; its status byte follows): the
+server has finished with what it was sent, a COMMIT or an autocommitted statement
+included."""
+
+
+class AnswerLosingProxy(LoopbackServer):
+    """A TCP proxy on loopback in front of PostgreSQL that loses one answer: armed with
+    `arm(marker, then=…)`, it lets the connection that sends `marker` go on until it
+    sends a chunk holding `then` (the marker's own chunk, if `then` is None), forwards
+    that chunk, waits until PostgreSQL has answered it in full (ReadyForQuery), and then
+    closes both sockets without forwarding that answer: a connection that dies after the
+    commit (a failover, a network cut, a pooler restart). With `forward=False` it closes
+    them instead of forwarding that chunk: a connection that dies before the statement
+    reached PostgreSQL. `fired` is set when it has."""
+
+    def __init__(self, target_port: int) -> None:
+        super().__init__()
+        self.target_port = target_port
+        self.fired = asyncio.Event()
+        self._marker: bytes | None = None
+        self._then: bytes | None = None
+        self._forward = True
+        self._links: list[_Link] = []
+
+    def arm(self, marker: bytes, then: bytes | None = None, *, forward: bool = True) -> None:
+        self._marker, self._then, self._forward = marker, then, forward
+        self.fired.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
+        link = _Link((writer, upstream))
+        self._links.append(link)
+        cutting = asyncio.Event()
+        link.pumps = [
+            asyncio.create_task(self._outgoing(reader, upstream, cutting, link)),
+            asyncio.create_task(_answers(upstream_reader, writer, cutting, link, self.fired)),
+        ]
+
+    async def _outgoing(
+        self,
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+        cutting: asyncio.Event,
+        link: _Link,
+    ) -> None:
+        """Client to PostgreSQL; on the armed chunk, the answer's pump is told to cut (or,
+        not forwarding, both ends are closed here)."""
+        seen = False
+        with contextlib.suppress(OSError):
+            while data := await source.read(65536):
+                marker = self._marker
+                if marker is not None and not seen and marker in data:
+                    seen = True
+                    if self._then is None:
+                        self._then = marker
+                if seen and self._then is not None and self._then in data:
+                    self._marker = self._then = None  # one answer lost, then it disarms
+                    if not self._forward:
+                        for end in link.ends:
+                            end.close()
+                        self.fired.set()
+                        return
+                    cutting.set()
+                sink.write(data)
+                await sink.drain()
+        sink.close()
+
+    async def close(self) -> None:
+        for link in self._links:
+            link.close()
+        await super().close()
+
+
+async def _answers(
+    source: asyncio.StreamReader,
+    sink: asyncio.StreamWriter,
+    cutting: asyncio.Event,
+    link: _Link,
+    fired: asyncio.Event,
+) -> None:
+    """PostgreSQL to the client, until `cutting`: then the answer is read in full and
+    dropped, and both sockets are closed."""
+    held = b""
+    with contextlib.suppress(OSError):
+        while data := await source.read(65536):
+            if cutting.is_set():
+                held += data
+                if READY_FOR_QUERY in held:
+                    for end in link.ends:
+                        end.close()
+                    fired.set()
+                    return
+                continue
+            sink.write(data)
+            await sink.drain()
+    sink.close()

@@ -17,7 +17,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp
 
 from switchboard import web
@@ -35,7 +34,7 @@ from switchboard.auth.tokens import TokenIssuer
 from switchboard.broker import create_broker, redis_client
 from switchboard.bypass import WebSocketBypass, WebSocketEndpoint
 from switchboard.config import Settings
-from switchboard.errors import install_error_handlers
+from switchboard.errors import DATABASE_ERRORS, install_error_handlers
 from switchboard.logs import configure_logging
 from switchboard.realtime.connections import Connections
 from switchboard.realtime.hub import Hub
@@ -65,7 +64,7 @@ async def _bootstrap(db: Database) -> None:
     terminal only: never logged, never stored in clear."""
     try:
         secret = await bootstrap_admin_key(db)
-    except (OSError, DBAPIError) as exc:
+    except DATABASE_ERRORS as exc:
         log.warning("bootstrap_skipped", reason="database unavailable", error=repr(exc))
         return
     if secret is None:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -142,7 +143,8 @@ class RateLimited(AppError):
 
 
 class ServiceUnavailable(AppError):
-    """Raised when the database cannot be reached: nothing was written."""
+    """Raised when the database cannot be reached, or lost the answer to a write (its
+    message says which: `database_error`)."""
 
     status_code = 503
     code = "unavailable"
@@ -202,28 +204,56 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+class OutcomeUnknown(Exception):
+    """A write's statement or COMMIT was sent and its connection died before PostgreSQL's
+    answer arrived: it may have committed. Raised by the store from the error that says so
+    (its `__cause__`); never retried there."""
+
+
+NOTHING_WRITTEN = "the database is unavailable; nothing was written"
+UNKNOWN_OUTCOME = (
+    "the database connection was lost after the write was sent: whether it was applied is"
+    " unknown. Retry with the same Idempotency-Key to get its outcome (without one, read"
+    " the resource to find out)"
+)
+READ_FAILED = "the database is unavailable; try again"
+
+
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OutcomeUnknown,
     DBAPIError,
     asyncpg.PostgresError,  # asyncpg's own, from the direct statements (`store.patch`)
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
     OSError,
-    TimeoutError,
+    TimeoutError,  # asyncpg's pool (`Database.direct`)
+    PoolTimeout,  # SQLAlchemy's pool: no connection within its timeout, nothing sent
 )
 
 
-def database_error(exc: Exception, path: str) -> AppError:
-    """What a client is told of a failure of the store (any of `DATABASE_ERRORS`)."""
+def database_error(exc: Exception, path: str, *, write: bool) -> AppError:
+    """What a client is told of a failure of the store (any of `DATABASE_ERRORS`) while
+    serving a write (`write`) or a read. A write is said to have written nothing only
+    when that is sure: a lost answer (`OutcomeUnknown`) says the outcome is unknown and
+    how to learn it; any other failure of a write came before its COMMIT (or its
+    autocommitted statement) was sent, so PostgreSQL rolled it back."""
     if isinstance(exc, IntegrityError | asyncpg.IntegrityConstraintViolationError):
         return Conflict("the change conflicts with the current state")
     if isinstance(exc, DataError | asyncpg.DataError):
         return ValidationFailed("a value is out of range for the store")
-    log.warning("database_unavailable", path=path, error=repr(exc))
-    return ServiceUnavailable("the database is unavailable; nothing was written")
+    cause = exc.__cause__ if isinstance(exc, OutcomeUnknown) else exc
+    log.warning("database_unavailable", path=path, error=repr(cause), unknown=cause is not exc)
+    if cause is not exc:
+        return ServiceUnavailable(UNKNOWN_OUTCOME)
+    return ServiceUnavailable(NOTHING_WRITTEN if write else READ_FAILED)
+
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    return await _app_error(request, database_error(exc, request.url.path))
+    write = request.method not in READ_METHODS
+    return await _app_error(request, database_error(exc, request.url.path, write=write))
 
 
 async def _too_deep(request: Request, exc: Exception) -> JSONResponse:

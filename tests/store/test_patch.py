@@ -50,7 +50,7 @@ async def test_a_write_whose_read_went_stale_writes_nothing(
         "g",
         {"config": {"max": 50}},
         if_match=None,
-        idempotency_key=None,
+        idempotency=None,
         via=patch.Via.STATEMENT,
     )
     assert narrowed.events[0][1].seq == 2
@@ -145,7 +145,7 @@ async def _patch(
     """A PATCH by a worker whose memory is `recent` (two of them: two workers)."""
     kw.setdefault("if_match", None)
     return await patch.patch_widget(
-        live.state.db, recent, slug, "g", changes, idempotency_key=None, via=VIA, **kw
+        live.state.db, recent, slug, "g", changes, idempotency=None, via=VIA, **kw
     )
 
 

@@ -19,6 +19,7 @@ from switchboard.store import patch, widgets
 from switchboard.store.boards import create_board
 from switchboard.store.db import Database, Retention
 from switchboard.store.events import BOARDS, EVENTS, trim_committed
+from switchboard.store.idempotency import Pending
 from switchboard.store.models import Base, utcnow
 
 IDEMPOTENCY = Base.metadata.tables["idempotency_keys"]
@@ -56,7 +57,7 @@ class Board:
                 key,
                 changes,
                 if_match=if_match,
-                idempotency_key=f"{self.slug}:{idem}" if idem else None,
+                idempotency=Pending(f"{self.slug}:{idem}", bytes) if idem else None,
                 via=self.via,
             )
         except AppError as exc:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 from switchboard.api.deps import Caller, IfMatch, SlugParam, State, Writer, authorize_write, etag
 from switchboard.api.openapi import ANONYMOUS, errors
 from switchboard.api.schemas import BoardCreate, BoardPatch, changes
-from switchboard.api.writes import write
+from switchboard.api.writes import respond, write
 from switchboard.auth.principal import Principal
 from switchboard.errors import BadRequest
 from switchboard.resources import BoardOut, BoardPage, BoardSummary, board_out
@@ -40,19 +40,20 @@ def _visible(caller: Principal) -> boards.Scope:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, responses=errors(401, 403, 404, 409, 429, etag=(201,))
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BoardOut,
+    responses=errors(401, 403, 404, 409, 429, etag=(201,)),
 )
-async def create_board(
-    body: BoardCreate, state: State, caller: Caller, response: Response
-) -> BoardOut:
+async def create_board(body: BoardCreate, state: State, caller: Caller) -> Response:
     """Create an empty board (409 if the slug is live; a deleted board's slug is reused)."""
     await authorize_write(state, caller, body.slug)
     async with write(state) as tx:
         board = await boards.create_board(
             tx, slug=body.slug, title=body.title, description=body.description, public=body.public
         )
-    response.headers.update(etag(board.version))
-    return board_out(board, [])
+        out = board_out(board, [])
+        return respond(out, status=status.HTTP_201_CREATED, headers=etag(board.version))
 
 
 @router.get("", openapi_extra=ANONYMOUS)
@@ -87,24 +88,19 @@ async def get_board(slug: SlugParam, state: State, caller: Caller, response: Res
     return board_out(board, widgets)
 
 
-@router.patch("/{slug}", responses=errors(etag=(200,)))
+@router.patch("/{slug}", response_model=BoardSummary, responses=errors(etag=(200,)))
 async def patch_board(
-    slug: SlugParam,
-    body: BoardPatch,
-    state: State,
-    _: Writer,
-    expected: IfMatch,
-    response: Response,
-) -> BoardSummary:
+    slug: SlugParam, body: BoardPatch, state: State, _: Writer, expected: IfMatch
+) -> Response:
     """Change the title, description or `public`; with `If-Match`, only at that version."""
     async with write(state) as tx:
         board = await boards.update_board(tx, slug, changes(body), if_match=expected)
-    response.headers.update(etag(board.version))
-    return BoardSummary.model_validate(board)
+        return respond(BoardSummary.model_validate(board), headers=etag(board.version))
 
 
 @router.delete("/{slug}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_board(slug: SlugParam, state: State, _: Writer, expected: IfMatch) -> None:
+async def delete_board(slug: SlugParam, state: State, _: Writer, expected: IfMatch) -> Response:
     """Delete the board and its widgets; subscribers get `board.deleted`."""
     async with write(state) as tx:
         await boards.delete_board(tx, slug, if_match=expected)
+        return respond(None, status=status.HTTP_204_NO_CONTENT)

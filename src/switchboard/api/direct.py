@@ -64,6 +64,6 @@ class DirectWidgetPatch:
             await respond_error(send, exc)
             return
         except DATABASE_ERRORS as exc:
-            await respond_error(send, database_error(exc, path))
+            await respond_error(send, database_error(exc, path, write=True))
             return
         await response(scope, receive, send)

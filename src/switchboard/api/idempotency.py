@@ -2,9 +2,13 @@
 
 A retried request (same credential, same key, same method, path and body)
 gets the first response back byte for byte and writes and publishes nothing.
-The key is claimed in the store before the request runs, marked inside the
-write's own transaction, and answered after (see `store/idempotency.py`), so
-this holds across workers and across a worker dying mid-request.
+The key is claimed in the store before the request runs, and marked inside the
+write's own transaction together with the response the route built (`api.writes`;
+see `store/idempotency.py`), so this holds across workers, across a worker dying
+mid-request, and when the answer to the write's COMMIT is lost: the first attempt
+is told its outcome is unknown (503), the retry gets the committed result. A 5xx
+is never stored: a request that ends in one releases its key unless its write
+committed, and a retry then runs it (or replays the write that did commit).
 
 Who may read a stored response back: only the credential that made it. The
 credential is authenticated before anything is claimed or replayed (a revoked
@@ -33,14 +37,16 @@ from switchboard.api.routing import RouteTable
 from switchboard.auth.authenticator import presented_credential
 from switchboard.errors import (
     DATABASE_ERRORS,
+    NOTHING_WRITTEN,
     AppError,
     BadRequest,
     Conflict,
+    OutcomeUnknown,
     ServiceUnavailable,
     ValidationFailed,
 )
 from switchboard.state import AppState
-from switchboard.store.idempotency import CURRENT_KEY, IdempotencyStore, Outcome
+from switchboard.store.idempotency import CURRENT_KEY, Answer, IdempotencyStore, Outcome, Pending
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +56,9 @@ KEPT_HEADERS = frozenset({b"content-type", b"etag", b"location"})
 MAX_BODY = 16 * 1024 * 1024  # `BodyLimitMiddleware`, outside, holds the configured limit
 BOARD_PATH = re.compile(r"/api/boards/([^/]+)")
 NONCE = 12
+RELEASE_TRIES = 2
+"""Attempts to release a claim after a request that wrote nothing (the second on a fresh
+connection: the pool drops one that died under the first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +124,13 @@ class IdempotencyMiddleware:
             digest.update(len(part).to_bytes(8, "big") + part)
         board = BOARD_PATH.match(scope["path"])
         store = IdempotencyStore(state.db, state.settings.idempotency_ttl)
+        pending = Pending(record, owner.seal)
         try:
             claim = await store.claim(record, digest.hexdigest(), board and board[1])
-        except OSError as exc:
-            raise ServiceUnavailable("the database is unavailable") from exc
+        except DATABASE_ERRORS as exc:
+            if isinstance(exc, OutcomeUnknown):  # the claim may be held: let a retry run
+                await _release(store, pending, None)
+            raise ServiceUnavailable(NOTHING_WRITTEN) from exc  # the write never ran
         match claim.outcome:
             case Outcome.REPLAY:
                 headers = [(k.encode(), v.encode()) for k, v in (claim.headers or {}).items()]
@@ -139,13 +151,14 @@ class IdempotencyMiddleware:
         finished = False
 
         async def finish() -> None:
+            """A write that committed stored its response with it (`api.writes`): nothing
+            to do. Otherwise the claim is released (or, committed with its answer lost,
+            kept as it is); a 5xx is never stored."""
             nonlocal finished
             finished = True
-            sealed = owner.seal(b"".join(chunks))
-            try:
-                await store.finish(record, status=status, headers=kept, body=sealed)
-            except DATABASE_ERRORS as exc:  # the answer still goes out; a retry gets 409
-                log.warning("idempotency_record_failed", error=repr(exc))
+            if pending.recorded:
+                return
+            await _release(store, pending, Answer(status, kept, b"".join(chunks)))
 
         async def capture(message: Message) -> None:
             nonlocal status
@@ -157,15 +170,28 @@ class IdempotencyMiddleware:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    # Recorded before the client can read the end of it: a retry sent on
+                    # Released before the client can read the end of it: a retry sent on
                     # this response would otherwise find the key still in progress (409).
                     await finish()
             await send(message)
 
-        token = CURRENT_KEY.set(record)
+        token = CURRENT_KEY.set(pending)
         try:
             await self.app(scope, replay(body, receive), capture)
         finally:
             CURRENT_KEY.reset(token)
             if not finished:  # no whole response: an error, or the client went away
                 await finish()
+
+
+async def _release(store: IdempotencyStore, pending: Pending, answer: Answer | None) -> None:
+    """`IdempotencyStore.finish` after a request not seen to commit, tried `RELEASE_TRIES`
+    times; a 5xx `answer` is never stored. If it cannot reach the database, the claim
+    stays and a retry is answered 409 until it is stale (`STALE_CLAIM`)."""
+    kept = answer if answer is not None and answer.status < 500 else None
+    for attempt in range(1, RELEASE_TRIES + 1):
+        try:
+            await store.finish(pending, kept)
+            return
+        except DATABASE_ERRORS as exc:
+            log.warning("idempotency_release_failed", attempt=attempt, error=repr(exc))

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import structlog
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from switchboard.api.deps import Caller, State
 from switchboard.api.openapi import errors
 from switchboard.api.schemas import Slug, StrictIn
-from switchboard.api.writes import write
+from switchboard.api.writes import respond, write
 from switchboard.auth.principal import Role
 from switchboard.store import keys
 from switchboard.store.models import ApiKey
@@ -91,14 +91,19 @@ def key_out(key: ApiKey) -> KeyOut:
     )
 
 
-@router.post("/keys", status_code=status.HTTP_201_CREATED, responses=errors(403))
-async def create_key(body: KeyCreate, state: State, caller: Caller) -> KeyCreated:
-    """A new API key (admin only); its secret is in this response and never again."""
+@router.post(
+    "/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreated, responses=errors(403)
+)
+async def create_key(body: KeyCreate, state: State, caller: Caller) -> Response:
+    """A new API key (admin only); its secret is in this response and never again (but
+    to a retry of this request with its `Idempotency-Key`, by the same caller)."""
     caller.require_admin()
     async with write(state) as tx:
         new = await keys.create_key(tx, role=body.role.value, boards=body.boards, name=body.name)
+        created = KeyCreated(**key_out(new.key).model_dump(), key=new.secret)
+        response = respond(created, status=status.HTTP_201_CREATED)
     log.info("key_created", key_id=new.key.id, role=new.key.role, by=caller.identity)
-    return KeyCreated(**key_out(new.key).model_dump(), key=new.secret)
+    return response
 
 
 @router.get("/keys", responses=errors(403))
@@ -111,13 +116,15 @@ async def list_keys(state: State, caller: Caller) -> KeyList:
 
 
 @router.delete("/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(403, 404))
-async def revoke_key(key_id: KeyId, state: State, caller: Caller) -> None:
+async def revoke_key(key_id: KeyId, state: State, caller: Caller) -> Response:
     """Revoke at once, on every worker; its open connections are closed with 4101."""
     caller.require_admin()
     async with write(state) as tx:
         await keys.revoke_key(tx, key_id)
+        response = respond(None, status=status.HTTP_204_NO_CONTENT)
     log.info("key_revoked", key_id=key_id, by=caller.identity)
     await state.revocations.announce(key_id)
+    return response
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, responses=errors(403))

@@ -43,7 +43,9 @@ STATUS_TEXT = {
     "`Idempotency-Key` was used for a different request",
     429: "`rate_limited`: too many writes (or streams) for this credential; retry after "
     "`Retry-After` seconds",
-    503: "`unavailable`: the database cannot be reached; nothing was written",
+    503: "`unavailable`: the database could not be reached (nothing was written), or the "
+    "connection died after a write was sent (the outcome is unknown: retry with the same "
+    "`Idempotency-Key`)",
 }
 
 WRITE_ERRORS = (400, 409, 413, 422, 503)

@@ -22,7 +22,6 @@ import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
@@ -31,10 +30,11 @@ from starlette.types import Scope
 from switchboard.api.deps import authorize_write, etag, if_match, rest_principal
 from switchboard.api.middleware import header
 from switchboard.api.schemas import WidgetPatch, changes
-from switchboard.api.writes import patch_widget
+from switchboard.api.writes import as_response, json_answer, patch_widget
 from switchboard.errors import BadRequest, InvalidJson, invalid_request
 from switchboard.names import SLUG_PATTERN
 from switchboard.state import AppState
+from switchboard.store.idempotency import Answer
 
 _NAME = re.compile(SLUG_PATTERN)
 _MISSING = {"type": "missing", "loc": ("body",), "msg": "Field required"}
@@ -51,10 +51,15 @@ async def answer(state: AppState, scope: Scope, slug: str, key: str, body: bytes
     await authorize_write(state, caller, slug)
     expected = await if_match(header(scope, b"if-match"))
     patch = _body(header(scope, b"content-type"), body)
-    data = await patch_widget(state, slug, key, patch_changes(patch), if_match=expected)
-    return Response(
-        orjson.dumps(data), media_type="application/json", headers=etag(data["version"])
+    changes = patch_changes(patch)
+    return as_response(
+        await patch_widget(state, slug, key, changes, if_match=expected, respond=_response)
     )
+
+
+def _response(data: dict[str, Any]) -> Answer:
+    """The response: the widget as REST shows it, its version as the `ETag`."""
+    return json_answer(data, etag(data["version"]))
 
 
 def patch_changes(body: WidgetPatch) -> dict[str, Any]:

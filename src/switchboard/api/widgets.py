@@ -20,7 +20,7 @@ from switchboard.api.deps import (
 from switchboard.api.openapi import ANONYMOUS, ETAG, errors
 from switchboard.api.schemas import PointsIn, WidgetBatch, WidgetPatch, WidgetPut
 from switchboard.api.widget_patch import AnsweredRoute, patch_changes
-from switchboard.api.writes import write
+from switchboard.api.writes import respond, write
 from switchboard.errors import PayloadTooLarge, ValidationFailed
 from switchboard.resources import WidgetBatchOut, WidgetOut
 from switchboard.store import widgets
@@ -42,6 +42,7 @@ async def get_widget(
 
 @router.put(
     "/{key}",
+    response_model=WidgetOut,
     responses={
         201: {"description": "Created", "model": WidgetOut, "headers": {"ETag": ETAG}},
         **errors(etag=(200,)),
@@ -53,9 +54,8 @@ async def put_widget(
     state: State,
     _: Writer,
     expected: IfMatch,
-    response: Response,
     key: KeyParam,
-) -> WidgetOut:
+) -> Response:
     """Create (201) or wholly replace (200) a widget."""
     async with write(state) as tx:
         widget, created = await widgets.put_widget(
@@ -68,10 +68,11 @@ async def put_widget(
             value=body.value,
             if_match=expected,
         )
-    if created:
-        response.status_code = status.HTTP_201_CREATED
-    response.headers.update(etag(widget.version))
-    return WidgetOut.model_validate(widget)
+        return respond(
+            WidgetOut.model_validate(widget),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            headers=etag(widget.version),
+        )
 
 
 async def patch_widget(
@@ -93,10 +94,8 @@ router.add_api_route(
 )
 
 
-@router.patch("", responses=errors(412))
-async def patch_widgets(
-    slug: SlugParam, body: WidgetBatch, state: State, _: Writer
-) -> WidgetBatchOut:
+@router.patch("", response_model=WidgetBatchOut, responses=errors(412))
+async def patch_widgets(slug: SlugParam, body: WidgetBatch, state: State, _: Writer) -> Response:
     """Patch several widgets in one transaction: all or nothing, one `widgets.updated`
     event. Each entry is a single widget's PATCH body plus an optional `version`
     (its `If-Match`). 422 names every key that is unknown or invalid; 412 every stale one."""
@@ -113,7 +112,7 @@ async def patch_widgets(
     async with write(state) as tx:
         changed = await widgets.update_widgets(tx, slug, batch)
         _check_event_size(tx.events[-1][1].data, state.settings.max_body_bytes)
-    return WidgetBatchOut(widgets=[WidgetOut.model_validate(w) for w in changed])
+        return respond(WidgetBatchOut(widgets=[WidgetOut.model_validate(w) for w in changed]))
 
 
 def _check_event_size(data: dict[str, Any], limit: int) -> None:
@@ -132,19 +131,19 @@ def _check_event_size(data: dict[str, Any], limit: int) -> None:
 @router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_widget(
     slug: SlugParam, key: KeyParam, state: State, _: Writer, expected: IfMatch
-) -> None:
+) -> Response:
     """Delete the widget (`widget.deleted`); with `If-Match`, only at that version."""
     async with write(state) as tx:
         await widgets.delete_widget(tx, slug, key, if_match=expected)
+        return respond(None, status=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{key}/points", responses=errors(etag=(200,)))
+@router.post("/{key}/points", response_model=WidgetOut, responses=errors(etag=(200,)))
 async def append_points(
-    slug: SlugParam, key: KeyParam, body: PointsIn, state: State, _: Writer, response: Response
-) -> WidgetOut:
+    slug: SlugParam, key: KeyParam, body: PointsIn, state: State, _: Writer
+) -> Response:
     """Append points to a `series` widget; it keeps the newest `config.max_points`."""
     points = [p.model_dump(exclude_none=True) for p in body.points]
     async with write(state) as tx:
         widget = await widgets.append_points(tx, slug, key, points)
-    response.headers.update(etag(widget.version))
-    return WidgetOut.model_validate(widget)
+        return respond(WidgetOut.model_validate(widget), headers=etag(widget.version))

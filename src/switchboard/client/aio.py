@@ -27,8 +27,10 @@ log = logging.getLogger("switchboard.client")
 JSON = dict[str, Any]
 Point = float | Mapping[str, Any]
 """A series point: a number, or `{"v": number, "t": iso8601}` (`t` defaults to now)."""
-AMBIGUOUS_STATUSES = frozenset({502, 504})
-"""A proxy's answer: the request may have reached the server and been applied."""
+AMBIGUOUS_STATUSES = frozenset({502, 503, 504})
+"""The request may have been applied: a proxy gave up on the server (502, 504), or the
+server lost the answer to its write's COMMIT (503, "whether it was applied is unknown");
+its key's claim may then still be held (409) for a while."""
 
 
 class AsyncClient:

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import event, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,7 +29,12 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.sql.dml import UpdateBase
 
+from switchboard.errors import OutcomeUnknown
 from switchboard.store.models import Event
+
+LOST = (DBAPIError, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+"""What a COMMIT whose connection died raises (through SQLAlchemy: a `DBAPIError` that
+invalidated its connection)."""
 
 ACQUIRE_TIMEOUT = 30.0
 """Seconds a request waits for a pooled connection before it answers 503 (SQLAlchemy's
@@ -165,12 +170,21 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """One committed write: everything inside succeeds together or not at all."""
+        """One committed write: everything inside succeeds together or not at all. A
+        failure before the COMMIT is sent rolls it all back (the session closes; on a
+        dead connection PostgreSQL does so itself); the COMMIT's answer lost on the way
+        back raises `OutcomeUnknown`: it may have committed."""
         async with self._write_lock or nullcontext(), self.sessions() as session:
             tx = Tx(session, self.retention, self.is_sqlite)
-            async with session.begin():
-                yield tx
-                await tx.send_queued()
+            yield tx
+            await tx.send_queued()
+            await session.flush()
+            try:
+                await session.commit()
+            except LOST as exc:
+                if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+                    raise  # PostgreSQL answered: refused, rolled back
+                raise OutcomeUnknown("the COMMIT was sent; its answer was lost") from exc
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -15,10 +15,9 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard.errors import Gone, NotFound
+from switchboard.errors import DATABASE_ERRORS, Gone, NotFound
 from switchboard.store.db import Database, Tx
 from switchboard.store.models import Base, Board, Event, utcnow
 
@@ -125,7 +124,7 @@ async def trim_committed(db: Database, head: Head) -> None:
     try:
         async with db.transaction() as tx:
             await trim(tx, head)
-    except (DBAPIError, OSError) as exc:
+    except DATABASE_ERRORS as exc:  # its COMMIT's answer lost (`OutcomeUnknown`) too
         log.warning("trim_failed", board=head.slug, seq=head.seq, error=repr(exc))
 
 

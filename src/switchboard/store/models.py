@@ -114,15 +114,16 @@ class Event(Base):
 
 
 class IdempotencyKey(Base):
-    """A write's `Idempotency-Key`: claimed before the write runs, answered after it.
+    """A write's `Idempotency-Key`: claimed before the write runs, answered with it.
 
     `key` is an HMAC (under the server's secret) of the presented credential and
     the header's value, so a key is never shared between credentials and the
     credential is not stored; `body` is encrypted under a key derived the same way.
-    `committed` is set inside the write's own transaction, so a key whose write
-    happened is never run again, even if the worker died before storing the
-    response. `board` ties the record to one life of that board: deleting the
-    board deletes it.
+    `committed` is set inside the write's own transaction, with the response
+    (`status`, `headers`, `body`), so a key whose write happened is never run
+    again and its retry gets that write's answer, even if the answer to its
+    COMMIT was lost or the worker died right after. `board` ties the record to
+    one life of that board: deleting the board deletes it.
     """
 
     __tablename__ = "idempotency_keys"

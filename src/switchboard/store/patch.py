@@ -7,7 +7,9 @@ on one busy board every other write waits for that loop (bench/NOTES.md, write p
 So on PostgreSQL the checks and validation run on an unlocked read, then ONE
 autocommitted statement locks the board, updates the widget only if what validation used
 is unchanged, takes seq + 1, inserts the event and marks the request's idempotency key
-committed: all of it or nothing. The board lock is taken before the seq is read and held
+committed, with the response it stores for retries: all of it or nothing. That response
+is built before the statement, so a PATCH with a key always names the version it read
+(the new one is then known: that + 1). The board lock is taken before the seq is read and held
 until that statement commits, so events still commit in seq order, gapless. Zero rows
 means the widget (or board) changed since the read: read again and retry; after `TRIES`
 the locked path takes over. SQLite has only the locked path.
@@ -21,6 +23,7 @@ runs one sequence through each and compares every answer and row).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import Any
@@ -28,14 +31,18 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 
-from switchboard.errors import AppError, NotFound
+from switchboard.errors import AppError, NotFound, OutcomeUnknown
 from switchboard.resources import widget_data
 from switchboard.store import events, idempotency, widgets
 from switchboard.store.boards import check_version
 from switchboard.store.db import Database
 from switchboard.store.events import Head
+from switchboard.store.idempotency import NO_KEY, Answer, Pending
 from switchboard.store.models import Event, utcnow
 from switchboard.store.widgets import WidgetRow, missing, patch_fields
+
+Respond = Callable[[dict[str, Any]], Answer]
+"""The PATCH's response, from the widget as REST shows it (`api.widget_patch`)."""
 
 TRIES = 3
 """Reads and conditional writes before the locked path takes over (a widget whose title
@@ -74,7 +81,8 @@ WHERE b.slug = $1 AND b.deleted_at IS NULL
 # The statement's parameters, by name; each fragment gets the ones it uses.
 _PARAMS = (
     "board", "widget", "kind", "title", "config", "value", "now",
-    "old_config", "old_title", "old_version", "data", "idempotency_key",
+    "old_config", "old_title", "old_version", "data",
+    "idempotency_key", "status", "headers", "body",
 )  # fmt: skip
 _P = {name: f"${i}" for i, name in enumerate(_PARAMS, 1)}
 
@@ -111,7 +119,14 @@ _WRITE = (
                 data=f"{_P['data']}::text::jsonb || jsonb_build_object('version', w.version)",
                 at=_P["now"],
             ),
-            idempotency.mark_committed_sql("k", _P["idempotency_key"], after="s"),
+            idempotency.mark_committed_sql(
+                "k",
+                key=_P["idempotency_key"],
+                status=_P["status"],
+                headers=_P["headers"],
+                body=_P["body"],
+                after="s",
+            ),
         ]
     )
     + "\nSELECT s.seq, w.version FROM s, w"
@@ -164,13 +179,15 @@ class Recent:
 class Patched:
     """A committed PATCH: the widget as it now is, its data as REST shows it (the
     response body and the event's data, built once), the events to publish (with their
-    board's slug), and the retention trim due once they are published, if any (the
-    locked path trims inside its transaction, as every write through `events.record`)."""
+    board's slug), the retention trim due once they are published, if any (the
+    locked path trims inside its transaction, as every write through `events.record`),
+    and the response (`respond`'s), which a key's record stored with the write."""
 
     widget: WidgetRow
     data: dict[str, Any]
     events: list[tuple[str, Event]]
     trim: Head | None = None
+    answer: Answer | None = None
 
 
 async def patch_widget(
@@ -181,13 +198,15 @@ async def patch_widget(
     changes: dict[str, Any],
     *,
     if_match: int | None,
-    idempotency_key: str | None,
+    idempotency: Pending | None,
+    respond: Respond | None = None,
     via: Via = Via.CHOOSE,
 ) -> Patched:
     """PATCH widget `key` of board `slug` with `changes` (title, config, value), committed,
-    `idempotency_key` (if any) marked committed with it. Refusals raise as
-    `widgets.update_widget` raises them (404, 412, 422); nothing is published here."""
-    ask = _Ask(slug, key, changes, if_match, idempotency_key)
+    the request's `idempotency` key (if any) marked committed with it, with the response
+    `respond` builds. Refusals raise as `widgets.update_widget` raises them (404, 412,
+    422); nothing is published here."""
+    ask = _Ask(slug, key, changes, if_match, idempotency, respond)
     if via is not Via.LOCKED and not db.is_sqlite:
         done = await _by_statement(db, recent, ask, None if via is Via.STATEMENT else TRIES)
         if done is not None:
@@ -203,7 +222,11 @@ class _Ask:
     key: str
     changes: dict[str, Any]
     if_match: int | None
-    idempotency_key: str | None
+    idempotency: Pending | None
+    respond: Respond | None
+
+    def answer(self, data: dict[str, Any]) -> Answer | None:
+        return None if self.respond is None else self.respond(data)
 
 
 async def _locked(db: Database, ask: _Ask) -> Patched:
@@ -211,9 +234,11 @@ async def _locked(db: Database, ask: _Ask) -> Patched:
         widget = await widgets.update_widget(
             tx, ask.slug, ask.key, ask.changes, if_match=ask.if_match
         )
-        if ask.idempotency_key is not None:
-            await idempotency.mark_committed(tx, ask.idempotency_key)
-    return Patched(widget, tx.events[-1][1].data, tx.events)
+        data = tx.events[-1][1].data
+        answer = ask.answer(data)
+        if ask.idempotency is not None:
+            idempotency.mark_committed(tx, ask.idempotency, answer)
+    return Patched(widget, data, tx.events, answer=answer)
 
 
 async def _by_statement(
@@ -224,7 +249,7 @@ async def _by_statement(
     slug, key, changes, if_match = ask.slug, ask.key, ask.changes, ask.if_match
     known = recent.get(slug, key) if if_match is None and "value" in changes else None
     if known is not None:
-        done = await _on_recent(db, slug, known, changes, ask.idempotency_key)
+        done = await _on_recent(db, slug, known, ask)
         if done is not None:
             recent.put(slug, key, known[0], done.widget)
             return done
@@ -243,12 +268,13 @@ async def _by_statement(
             # A kept value depends on the version read, and so does `If-Match`.
             version = widget.version if if_match is not None or "value" not in changes else None
             try:
-                done = await _write(
-                    conn, slug, board, widget, changes, fields, version, ask.idempotency_key
-                )
-            except DROPPED:
+                done = await _write(conn, slug, board, widget, changes, fields, version, ask)
+            except NOT_SENT:
                 _discard(conn)
-                raise  # whether it committed is unknown: 503, never retried here
+                raise  # never sent: nothing was written
+            except DROPPED as exc:
+                _discard(conn)
+                raise _unknown(exc) from exc  # never retried here: a retry with the key is
         if done is not None:
             recent.put(slug, key, board, done.widget)
             return done
@@ -256,28 +282,24 @@ async def _by_statement(
 
 
 async def _on_recent(
-    db: Database,
-    slug: str,
-    known: tuple[int, WidgetRow],
-    changes: dict[str, Any],
-    idempotency_key: str | None,
+    db: Database, slug: str, known: tuple[int, WidgetRow], ask: _Ask
 ) -> Patched | None:
     """The PATCH on the widget as this worker last saw it; `None` (nothing written) if
     that is stale, or the PATCH would be refused on it: a fresh read decides."""
     board, widget = known
     try:
-        fields = patch_fields(widget, changes)
+        fields = patch_fields(widget, ask.changes)
     except AppError:
         return None
     async with db.direct() as conn:
         try:
-            return await _write(conn, slug, board, widget, changes, fields, None, idempotency_key)
+            return await _write(conn, slug, board, widget, ask.changes, fields, None, ask)
         except NOT_SENT:
             _discard(conn)
             return None
-        except DROPPED:
+        except DROPPED as exc:
             _discard(conn)
-            raise
+            raise _unknown(exc) from exc
 
 
 async def _read(conn: asyncpg.Connection, slug: str, key: str) -> tuple[int, WidgetRow]:
@@ -297,14 +319,23 @@ async def _write(
     changes: dict[str, Any],
     fields: dict[str, Any],
     version: int | None,
-    idempotency_key: str | None,
+    ask: _Ask | None,
 ) -> Patched | None:
     """The one statement; `None` if what the read saw has changed (nothing written). What
     the new state was derived from is required unchanged: the kind always (validation),
-    the config and title unless the PATCH sets them, and `version` unless it is `None`."""
+    the config and title unless the PATCH sets them, and `version` unless it is `None`
+    (with a key, never: its response, stored by the statement, names the new version)."""
+    pending = None if ask is None else ask.idempotency
+    if pending is not None:
+        version = widget.version
     now = utcnow()
     new = replace(widget, **fields, version=widget.version + 1, updated_at=now)
     data = widget_data(new)
+    answer, key = None, NO_KEY
+    if pending is not None and ask is not None and (answer := ask.answer(data)) is not None:
+        key = pending.sql_params(answer)
+    elif pending is not None:
+        key = (pending.key, None, None, None)
     row = await conn.fetchrow(
         _WRITE,
         board,
@@ -318,7 +349,7 @@ async def _write(
         None if "title" in changes else widget.title,
         version,
         _json(data),
-        idempotency_key,
+        *key,
     )
     if row is None:
         return None
@@ -326,7 +357,14 @@ async def _write(
     seq = row["seq"]
     event = Event(board_id=board, seq=seq, name=widgets.UPDATED, data=data, at=now)
     trim = Head(board, slug, seq) if events.trim_due(seq) else None
-    return Patched(new, data, [(slug, event)], trim)
+    if answer is None and ask is not None:
+        answer = ask.answer(data)
+    return Patched(new, data, [(slug, event)], trim, answer)
+
+
+def _unknown(exc: Exception) -> OutcomeUnknown:
+    """The statement was sent and its connection died: it may have committed."""
+    return OutcomeUnknown(f"the widget PATCH was sent; its answer was lost: {exc!r}")
 
 
 def _discard(conn: asyncpg.Connection) -> None:
