@@ -138,19 +138,24 @@ function boardLink(slug) {
   return query.toString() ? `/boards/${slug}?${query}` : `/boards/${slug}`;
 }
 
-function setConnection(status) {
+const LABELS = {
+  connecting: "connecting…", live: "live", reconnecting: "reconnecting…", offline: "offline",
+  failed: "offline", missing: "not found", listed: "not live",
+};
+
+/** Show the page's connection state: a word, a coloured dot, and `data-state` for scripts. */
+function showState(state, label = LABELS[state] || state, title = "") {
   const node = $("connection");
-  const labels = { live: "live", reconnecting: "reconnecting…", offline: "offline", failed: "offline" };
-  node.dataset.state = status.state;
-  node.querySelector("span").textContent = labels[status.state] || status.state;
-  if (status.state === "failed") showMessage(`Disconnected: ${status.reason}.`);
+  node.dataset.state = state;
+  node.title = title;
+  node.querySelector("span").textContent = label;
 }
 
 // ---- the list of boards -------------------------------------------------------------------
 
 async function showBoards() {
   $("title").textContent = "Boards";
-  $("connection").hidden = true;
+  showState("connecting", "loading…");
   const getToken = tokenSource(null);
   if (getToken === false) return;
   // The token in use now (fetched first when there is none, or it is about to expire).
@@ -172,6 +177,7 @@ async function showBoards() {
     const response = await fetch(`/api/boards?${query}`, { headers });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
+      showState("offline", "failed");
       return showMessage(body.error ? body.error.message : `Error ${response.status}`);
     }
     const page = await response.json();
@@ -187,13 +193,16 @@ async function showBoards() {
     list.hidden = shown === 0;
     cursor = page.next_cursor;
   } while (cursor);
+  // The list is fetched once, not kept live: say so, and when it was fetched.
+  showState("listed", "not live", "This list is loaded once: reload the page to see boards added since.");
+  $("updated").textContent = `listed ${new Date().toLocaleTimeString()}`;
   if (!shown) showMessage("No boards to show. Public boards appear here; private ones need a viewer token in the URL.");
 }
 
 // ---- one board ----------------------------------------------------------------------------
 
 const previous = new Map(); // widget key → last numeric value, for the change indicator
-const charts = new Map(); // widget key → uPlot instance
+const charts = new Map(); // widget key → { chart (uPlot), destroy() }
 
 function fmt(value) {
   if (typeof value !== "number") return value === null || value === undefined ? "—" : String(value);
@@ -255,22 +264,73 @@ const draw = {
     body.append(el("div", { className: "big" }, fmt(last), unit));
     const holder = el("div", { className: "chart" });
     body.append(holder);
-    const times = points.map((p) => Date.parse(p.t) / 1000);
-    // Points appended together share a time: then draw them in order rather than by time.
-    const byTime = times.every((t, i) => i === 0 || t > times[i - 1]);
-    const data = [byTime ? times : points.map((_, i) => i), points.map((p) => p.v)];
     requestAnimationFrame(() => {
-      const width = holder.clientWidth || 400;
-      const chart = new uPlot({
-        width, height: 130, legend: { show: false }, cursor: { show: false },
-        scales: { x: { time: byTime } },
-        axes: [{ stroke: "#8b98a7", grid: { stroke: "#263241" } }, { stroke: "#8b98a7", grid: { stroke: "#263241" }, size: 45 }],
-        series: [{}, { stroke: "#58a6ff", width: 2, fill: "rgba(88,166,255,0.12)" }],
-      }, data, holder);
-      charts.set(w.key, chart);
+      if (!holder.isConnected) return; // redrawn again before this frame
+      charts.get(w.key)?.destroy();
+      charts.set(w.key, drawChart(holder, points));
     });
   },
 };
+
+// ---- series charts ------------------------------------------------------------------------
+
+const CHART_HEIGHT = 150;
+
+/** The x range: the data's, widened around a lone point (a minute each side in time, one
+ * step by index) — uPlot would otherwise stretch one timestamp over years. */
+function xRange(byTime) {
+  return (u, min, max) => {
+    if (min === null) return [0, 1];
+    const pad = byTime ? 60 : 1;
+    return min === max ? [min - pad, max + pad] : [min, max];
+  };
+}
+
+/** The y range: the data's plus a tenth of headroom, and room around a flat line, so the
+ * axis always has several labels. */
+function yRange(u, min, max) {
+  if (min === null) return [0, 1];
+  const pad = min === max ? Math.abs(min) * 0.1 || 1 : (max - min) * 0.1;
+  return [min - pad, max + pad];
+}
+
+/** Time labels in the viewer's locale, as precise as the visible span needs. */
+function timeLabels(u, splits) {
+  const span = u.scales.x.max - u.scales.x.min;
+  const parts = span > 3 * 86400 ? { month: "short", day: "numeric" }
+    : span > 86400 ? { weekday: "short", hour: "2-digit", minute: "2-digit" }
+    : span > 600 ? { hour: "2-digit", minute: "2-digit" }
+    : { hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  const format = new Intl.DateTimeFormat(undefined, parts);
+  return splits.map((t) => format.format(new Date(t * 1000)));
+}
+
+/** A uPlot chart of `points` in `holder`, sized to it (and resized with it). The labels each
+ * axis last drew are in `holder.dataset.xLabels`/`yLabels` (JSON), for tests and tools. */
+function drawChart(holder, points) {
+  const times = points.map((p) => Date.parse(p.t) / 1000);
+  // Points appended together share a time: then draw them in order rather than by time.
+  const byTime = times.every((t, i) => i === 0 || t > times[i - 1]);
+  const data = [byTime ? times : points.map((_, i) => i), points.map((p) => p.v)];
+  const recorded = (name, labels) => { holder.dataset[name] = JSON.stringify(labels); return labels; };
+  const xLabels = byTime ? timeLabels : (u, splits) => splits.map((i) => String(i + 1));
+  const axis = { stroke: "#8b98a7", grid: { stroke: "#263241" }, ticks: { stroke: "#263241" } };
+  const chart = new uPlot({
+    width: holder.clientWidth || 300, height: CHART_HEIGHT, legend: { show: false }, cursor: { show: false },
+    scales: { x: { time: byTime, range: xRange(byTime) }, y: { range: yRange } },
+    axes: [
+      { ...axis, space: 80, values: (u, splits) => recorded("xLabels", xLabels(u, splits)),
+        ...(byTime ? {} : { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] }) },
+      { ...axis, space: 24, size: 52, values: (u, splits) => recorded("yLabels", splits.map(fmt)) },
+    ],
+    series: [{}, { stroke: "#58a6ff", width: 2, fill: "rgba(88,166,255,0.12)", points: { show: points.length < 3 } }],
+  }, data, holder);
+  const observer = new ResizeObserver(() => {
+    if (holder.clientWidth && holder.clientWidth !== chart.width) chart.setSize({ width: holder.clientWidth, height: CHART_HEIGHT });
+  });
+  observer.observe(holder);
+  return { chart, destroy: () => { observer.disconnect(); chart.destroy(); } };
+}
 
 function renderWidget(w) {
   const old = charts.get(w.key);
@@ -285,17 +345,72 @@ function renderWidget(w) {
   return tile;
 }
 
+// What the board page knows about its own state: the socket's, whether this board's
+// subscription is in place since the socket last opened, and whether the board is gone.
+const view = { socket: "connecting", synced: false, missing: false, state: null };
+
+/** Show the board's real state: `live` only once the board itself is subscribed on an open
+ * socket. While not live, values already on screen are stale: dimmed, "last updated …". */
+function showBoardState() {
+  if (view.missing) return;
+  const live = view.socket === "live" && view.synced;
+  if (live) showState("live");
+  else if (view.socket === "live") showState("connecting", "syncing…");
+  else showState(view.socket);
+  const grid = $("grid");
+  const stale = !live && view.state !== null;
+  grid.classList.toggle("stale", stale);
+  grid.toggleAttribute("data-stale", stale);
+  const at = view.state && view.state.updatedAt;
+  $("updated").textContent = at ? `${stale ? "last updated" : "updated"} ${at.toLocaleTimeString()}` : "";
+}
+
+function onSocket(status) {
+  view.socket = status.state;
+  if (status.state !== "live") view.synced = false;
+  if (status.state === "failed") showMessage(`Disconnected: ${status.reason}.`);
+  showBoardState();
+}
+
+/** The lines that add a first widget to `slug`, for a board with none. */
+function firstWidgetHint(slug) {
+  const origin = location.origin;
+  const curl = `curl -X PUT ${origin}/api/boards/${slug}/widgets/first \\\n`
+    + `  -H "Authorization: Bearer $SWITCHBOARD_TOKEN" -H 'content-type: application/json' \\\n`
+    + `  -d '{"kind": "number", "title": "First widget", "value": 1}'`;
+  const push = `switchboard push ${slug} first 2 --url ${origin}`;
+  const line = (text) => {
+    const copy = el("button", { type: "button", className: "copy", textContent: "copy" });
+    copy.addEventListener("click", () => navigator.clipboard.writeText(text).then(
+      () => { copy.textContent = "copied"; }, () => { copy.textContent = "select and copy"; }));
+    return el("div", { className: "line" }, el("pre", {}, el("code", { textContent: text })), copy);
+  };
+  return [
+    el("p", { textContent: "This board has no widgets yet. Add the first one with a key that may write to it (SWITCHBOARD_TOKEN):" }),
+    line(curl),
+    el("p", { textContent: "then change its value from a shell or a script:" }),
+    line(push),
+  ];
+}
+
 function render(state, changed) {
   const grid = $("grid");
   grid.hidden = false;
   $("message").hidden = true;
+  view.state = state;
+  if (changed === null) view.synced = true; // a snapshot: the board is subscribed
+  showBoardState();
+  const hint = $("hint");
   if (state.board && state.board.deleted) {
     grid.replaceChildren();
+    hint.hidden = true;
     return showMessage("This board was deleted.");
   }
   $("title").textContent = (state.board && (state.board.title || state.board.slug)) || "";
   document.title = `${$("title").textContent} · Switchboard`;
-  $("updated").textContent = state.updatedAt ? `updated ${state.updatedAt.toLocaleTimeString()}` : "";
+  const empty = state.widgets.size === 0;
+  if (empty && hint.hidden) hint.replaceChildren(...firstWidgetHint(state.slug));
+  hint.hidden = !empty;
   const tiles = new Map([...grid.children].map((t) => [t.dataset.key, t]));
   if (changed === null) { // snapshot or board change: draw everything again
     grid.replaceChildren(...[...state.widgets.values()].map(renderWidget));
@@ -307,7 +422,12 @@ function render(state, changed) {
 function redrawWidget(state, tiles, key) {
   const widget = state.widgets.get(key);
   const old = tiles.get(key);
-  if (!widget) { if (old) old.remove(); return; }
+  if (!widget) {
+    charts.get(key)?.destroy();
+    charts.delete(key);
+    if (old) old.remove();
+    return;
+  }
   const tile = renderWidget(widget);
   if (old) old.replaceWith(tile); else $("grid").append(tile);
   tile.classList.add("flash");
@@ -317,14 +437,21 @@ function redrawWidget(state, tiles, key) {
 async function showBoard(slug) {
   $("title").textContent = slug;
   const source = tokenSource(slug);
-  if (source === false) return;
+  if (source === false) return showState("offline", "not connected");
   const getToken = source && (async () => useToken(await source()));
   if (getToken && !token) await getToken().catch((error) => showMessage(`No token: ${error.message}.`));
-  const client = new Switchboard({ token, getToken, onStatus: setConnection });
+  const client = new Switchboard({ token, getToken, onStatus: onSocket });
   client.subscribe(slug, {
     onChange: render,
+    onSubscribed: () => { view.synced = true; showBoardState(); },
     onError: (error) => {
+      // Missing or not readable with this token: say so, and stop (nothing will ever be live).
+      view.missing = true;
+      client.close();
       $("grid").hidden = true;
+      $("hint").hidden = true;
+      $("updated").textContent = "";
+      showState("missing", error.code === "not_found" ? "not found" : "error");
       showMessage(error.code === "not_found"
         ? `Board “${slug}” does not exist, or it is private: open it with a viewer token (…/boards/${slug}?token=…).`
         : error.message);
@@ -334,4 +461,7 @@ async function showBoard(slug) {
 }
 
 const match = location.pathname.match(/^\/boards\/([a-z0-9][a-z0-9-]{0,63})\/?$/);
-if (match) showBoard(match[1]); else showBoards();
+(match ? showBoard(match[1]) : showBoards()).catch((error) => {
+  showState("offline");
+  showMessage(`Could not load: ${error.message}.`);
+});

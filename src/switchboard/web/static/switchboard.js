@@ -125,7 +125,9 @@ export class Switchboard {
   /**
    * Watch a board; `onChange(state, key)` runs after the snapshot and after every event:
    * `key` is the widget key an event touched, an array of keys for `widgets.updated`, or
-   * null (snapshot, board events: redraw everything).
+   * null (snapshot, board events: redraw everything). `onSubscribed(state, frame)` runs
+   * when the server confirms the subscription (after each reconnect too); `onError(frame)`
+   * when it refuses it or the board stops being readable.
    */
   subscribe(slug, handlers = {}) {
     const sub = { state: new BoardState(slug), handlers };
@@ -291,6 +293,9 @@ export class Switchboard {
     if (!sub) return;
     const { state, handlers } = sub;
     switch (frame.type) {
+      case "subscribed":
+        handlers.onSubscribed && handlers.onSubscribed(state, frame);
+        break;
       case "snapshot":
         state.load(frame);
         handlers.onChange && handlers.onChange(state, null);
