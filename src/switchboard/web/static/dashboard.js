@@ -277,12 +277,13 @@ const draw = {
 const CHART_HEIGHT = 150;
 
 /** The x range: the data's, widened around a lone point (a minute each side in time, one
- * step by index) — uPlot would otherwise stretch one timestamp over years. */
+ * step by index). uPlot itself gives one timestamp 86400 / 1e-3 seconds, about 3 years. */
 function xRange(byTime) {
   return (u, min, max) => {
-    if (min === null) return [0, 1];
+    const xs = u.data[0];
+    if (!xs.length) return [0, 1];
     const pad = byTime ? 60 : 1;
-    return min === max ? [min - pad, max + pad] : [min, max];
+    return xs.length === 1 ? [xs[0] - pad, xs[0] + pad] : [min, max];
   };
 }
 
@@ -298,9 +299,9 @@ function yRange(u, min, max) {
 function timeLabels(u, splits) {
   const span = u.scales.x.max - u.scales.x.min;
   const parts = span > 3 * 86400 ? { month: "short", day: "numeric" }
-    : span > 86400 ? { weekday: "short", hour: "2-digit", minute: "2-digit" }
-    : span > 600 ? { hour: "2-digit", minute: "2-digit" }
-    : { hour: "2-digit", minute: "2-digit", second: "2-digit" };
+    : span > 86400 ? { weekday: "short", hour: "numeric", minute: "2-digit" }
+    : span > 600 ? { hour: "numeric", minute: "2-digit" }
+    : { hour: "numeric", minute: "2-digit", second: "2-digit" };
   const format = new Intl.DateTimeFormat(undefined, parts);
   return splits.map((t) => format.format(new Date(t * 1000)));
 }
@@ -458,6 +459,7 @@ async function showBoard(slug) {
     },
   });
   window.switchboard = client; // for debugging from the console
+  window.switchboardCharts = charts; // widget key → { chart }: each series' uPlot
 }
 
 const match = location.pathname.match(/^\/boards\/([a-z0-9][a-z0-9-]{0,63})\/?$/);
