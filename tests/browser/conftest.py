@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,15 +28,23 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+@contextlib.asynccontextmanager
+async def open_page(browser: Browser, **options: Any) -> AsyncIterator[Page]:
+    """A page in a context of its own (1280×800 unless `options` say otherwise: viewport,
+    locale, timezone_id, …); it must raise no script error, ever."""
+    context = await browser.new_context(**{"viewport": {"width": 1280, "height": 800}, **options})
     opened = await context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
     yield opened
     await context.close()
-    assert errors == []  # no script error on the page, ever
+    assert errors == []
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    async with open_page(browser) as opened:
+        yield opened
 
 
 @pytest.fixture

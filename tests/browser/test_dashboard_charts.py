@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from tests.browser.conftest import open_page
 from tests.browser.test_dashboard import _api, tile
 from tests.helpers import ServerProcess
 
@@ -44,15 +45,8 @@ async def _axes(page: Page) -> dict[str, Any]:
 @pytest.fixture
 async def berlin(browser: Browser) -> AsyncIterator[Page]:
     """A page in German, in Berlin's time zone."""
-    context = await browser.new_context(
-        viewport={"width": 1280, "height": 800}, locale="de-DE", timezone_id="Europe/Berlin"
-    )
-    opened = await context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    yield opened
-    await context.close()
-    assert errors == []
+    async with open_page(browser, locale="de-DE", timezone_id="Europe/Berlin") as opened:
+        yield opened
 
 
 async def test_one_point_gets_a_narrow_axis_in_the_viewers_time(
@@ -111,13 +105,12 @@ async def test_a_thousand_points(page: Page, server: ServerProcess, slug: str) -
 
 
 async def test_no_overflow_on_a_phone(browser: Browser, server: ServerProcess, slug: str) -> None:
-    now = datetime.now(UTC)
-    points = [{"t": (now - timedelta(seconds=60 - i)).isoformat(), "v": i % 7} for i in range(60)]
+    # Ten minutes, aligned: label placement does not depend on when the test runs.
+    start = NOON - timedelta(minutes=10)
+    points = [{"t": (start + timedelta(seconds=10 * i)).isoformat(), "v": i % 7} for i in range(61)]
     await _series(server, slug, points)
     await _api(server, "PUT", f"/api/boards/{slug}/widgets/n", {"kind": "number", "value": 1234567})
-    context = await browser.new_context(viewport={"width": 360, "height": 740})
-    try:
-        page = await context.new_page()
+    async with open_page(browser, viewport={"width": 360, "height": 740}) as page:
         await page.goto(f"{server.base_url}/boards/{slug}")
         axes = await _axes(page)
         assert len(axes["x"]) >= 2
@@ -129,5 +122,17 @@ async def test_no_overflow_on_a_phone(browser: Browser, server: ServerProcess, s
             assert box is not None
             assert box["x"] >= 0
             assert box["x"] + box["width"] <= 360, selector
-    finally:
-        await context.close()
+        # Turned into a wide window: the chart grows with its tile.
+        canvas = page.locator(".chart canvas")
+        narrow = await canvas.bounding_box()
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        assert narrow is not None
+        await page.wait_for_function(
+            "(before) => window.switchboardCharts.get('s').chart.width > before + 200",
+            arg=narrow["width"],
+        )
+        wide = await canvas.bounding_box()
+        holder = await page.locator(".chart").bounding_box()
+        assert wide is not None
+        assert holder is not None
+        assert wide["x"] + wide["width"] <= holder["x"] + holder["width"] + 1
