@@ -1,5 +1,5 @@
 # Switchboard: one image for the app and the one-shot `switchboard migrate`.
-# The runtime stage installs the built wheel (which carries the migrations) and the
+# The runtime stage installs the built wheels (which carries the migrations) and the
 # locked dependencies; no project source is in the image.
 
 # Build: the locked requirements, then the wheel.
@@ -10,12 +10,14 @@ ENV UV_LINK_MODE=copy \
 RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /src
 COPY pyproject.toml uv.lock README.md ./
+COPY clients/python ./clients/python
 RUN mkdir /dist \
-    && uv export --locked --no-dev --no-emit-project --format requirements-txt \
+    && uv export --locked --no-dev --no-emit-workspace --format requirements-txt \
         --output-file /dist/requirements.txt
 COPY migrations ./migrations
 COPY src ./src
-RUN uv build --wheel --out-dir /dist
+# Two wheels: the server (switchboard-live) and the client it uses (switchboard-live-client).
+RUN uv build --wheel --all-packages --out-dir /dist
 
 # Runtime: a virtualenv with the dependencies (a layer that survives code changes: it
 # is rebuilt only when requirements.txt changes), then the wheel without its dependencies.
@@ -30,8 +32,8 @@ COPY --from=build /dist/requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 COPY --from=build /dist/*.whl /tmp/
-RUN pip install --no-cache-dir --no-deps /tmp/switchboard-*.whl \
-    && rm /tmp/switchboard-*.whl
+RUN pip install --no-cache-dir --no-deps /tmp/switchboard_live*.whl \
+    && rm /tmp/switchboard_live*.whl
 
 WORKDIR /app
 USER switchboard

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from switchboard.client import AsyncClient
+from switchboard_client import AsyncClient
 from tests.conftest import production_env
 from tests.helpers import ServerProcess, spawn_server
 
@@ -57,7 +57,7 @@ def _client_debug_log(path: Path) -> Iterator[None]:
     """Every DEBUG line of this process (the client, httpx, websockets) into `path`."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    root, client = logging.getLogger(), logging.getLogger("switchboard.client")
+    root, client = logging.getLogger(), logging.getLogger("switchboard_client")
     levels = root.level, client.level  # in-process servers set `switchboard` to theirs
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)

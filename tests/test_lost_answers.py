@@ -19,8 +19,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from switchboard.client import AsyncClient, Client, RetryPolicy
 from switchboard.errors import NOTHING_WRITTEN
+from switchboard_client import AsyncClient, Client, RetryPolicy
 from tests.conftest import backend_settings
 from tests.helpers import AUTH, AnswerLosingProxy, LiveServer, WsClient, start_server
 

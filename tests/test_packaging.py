@@ -58,7 +58,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     assert build.returncode == 0, build.stderr[-3000:]
-    (built,) = out.glob("switchboard-*.whl")
+    (built,) = out.glob("switchboard_live-*.whl")
     return built
 
 

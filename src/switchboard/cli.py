@@ -20,7 +20,7 @@ from switchboard.logs import logging_config
 from switchboard.store.db import Database
 
 if TYPE_CHECKING:
-    from switchboard.client import SwitchboardError
+    from switchboard_client import SwitchboardError
 
 app = typer.Typer(
     help="Switchboard: live dashboards over REST, WebSocket and SSE.", no_args_is_help=True
@@ -236,7 +236,7 @@ def push(
     token: Annotated[str | None, typer.Option(envvar="SWITCHBOARD_TOKEN")] = None,
 ) -> None:
     """Set a widget's value (retried, applied once, if the server is briefly unreachable)."""
-    from switchboard.client import Client, SwitchboardError
+    from switchboard_client import Client, SwitchboardError
 
     try:
         with Client(url, token=token) as sb:
@@ -254,7 +254,7 @@ def tail(
     token: Annotated[str | None, typer.Option(envvar="SWITCHBOARD_TOKEN")] = None,
 ) -> None:
     """Print a board's snapshot and events as JSON lines, reconnecting with `since`."""
-    from switchboard.client import AsyncClient, SwitchboardError
+    from switchboard_client import AsyncClient, SwitchboardError
 
     async def run() -> None:
         async with AsyncClient(url, token=token) as sb:

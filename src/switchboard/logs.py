@@ -25,8 +25,8 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from switchboard.redaction import REDACTED, SECRET_FIELDS, RedactCredentials, register_secret
-from switchboard.redaction import redact as redact
+from switchboard_client.redaction import REDACTED, SECRET_FIELDS, RedactCredentials, register_secret
+from switchboard_client.redaction import redact as redact
 
 
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -84,7 +84,7 @@ def logging_config(level: str = "info", *, json: bool = False) -> dict[str, Any]
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"structlog": {"()": f"{__name__}.formatter", "json": json}},
-        "filters": {"credentials": {"()": "switchboard.redaction.RedactCredentials"}},
+        "filters": {"credentials": {"()": "switchboard_client.redaction.RedactCredentials"}},
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",

@@ -1,4 +1,4 @@
-"""`switchboard.client` against a real server: every call, typed errors, batch, watch."""
+"""`switchboard_client` against a real server: every call, typed errors, batch, watch."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.client import (
+from switchboard_client import (
     NO_RETRY,
     AsyncClient,
     Conflict,
@@ -192,9 +192,9 @@ async def test_rate_limited_writes_wait_retry_after(
             assert limited.value.retry_after >= 1
 
         await asyncio.sleep(1)  # a fresh window
-        retries = logging.getLogger("switchboard.client")  # the server's log setup replaced
+        retries = logging.getLogger("switchboard_client")  # the server's log setup replaced
         retries.addHandler(caplog.handler)  # the root's handlers: listen to the client's own
-        caplog.set_level(logging.DEBUG, logger="switchboard.client")
+        caplog.set_level(logging.DEBUG, logger="switchboard_client")
         try:
             async with AsyncClient(live.base_url, token=ADMIN_KEY) as sb:
                 seq = (await sb.get_board(slug))["seq"]

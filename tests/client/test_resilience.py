@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.client import AsyncClient, Frame, RetryPolicy
+from switchboard_client import AsyncClient, Frame, RetryPolicy
 from tests.client.conftest import embedded_env
 from tests.conftest import production_env
 from tests.helpers import ADMIN_KEY, ServerProcess, eventually, free_port, spawn_server

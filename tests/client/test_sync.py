@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from switchboard.client import Client, NotFound
+from switchboard_client import Client, NotFound
 from tests.helpers import ADMIN_KEY, ServerProcess
 
 

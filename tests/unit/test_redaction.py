@@ -9,7 +9,7 @@ import secrets
 from websockets.frames import Frame, Opcode
 
 from switchboard.config import Settings
-from switchboard.redaction import RedactCredentials, describe_frame, redact, register_secret
+from switchboard_client.redaction import RedactCredentials, describe_frame, redact, register_secret
 
 
 def _formatted(msg: str, *args: object) -> str:

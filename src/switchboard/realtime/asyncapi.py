@@ -464,7 +464,7 @@ def build() -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {
             "title": "Switchboard realtime protocol",
-            "version": version("switchboard"),
+            "version": version("switchboard-live"),
             "description": "Live dashboards: the WebSocket protocol at `/ws` and the "
             "Server-Sent Events stream of a board. This document describes the server: "
             "`receive` operations are the frames clients send, `send` those it sends.",

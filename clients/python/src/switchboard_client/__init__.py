@@ -1,6 +1,6 @@
 """The Python client for a Switchboard server: `Client` (sync) and `AsyncClient` (asyncio).
 
-    from switchboard.client import Client
+    from switchboard_client import Client
 
     with Client("http://127.0.0.1:8000", token="sbk_…") as sb:
         sb.set("ops", "cpu", 87)
@@ -10,8 +10,8 @@
 Nothing connects until a method is called. docs/python-client.md has the whole API.
 """
 
-from switchboard.client.aio import AsyncClient, Point
-from switchboard.client.errors import (
+from switchboard_client.aio import AsyncClient, Point
+from switchboard_client.errors import (
     BadRequest,
     Conflict,
     ConnectionClosed,
@@ -27,9 +27,9 @@ from switchboard.client.errors import (
     Unavailable,
     ValidationError,
 )
-from switchboard.client.retry import NO_RETRY, RetryPolicy
-from switchboard.client.sync import Client
-from switchboard.client.watch import Event, Frame, Snapshot
+from switchboard_client.retry import NO_RETRY, RetryPolicy
+from switchboard_client.sync import Client
+from switchboard_client.watch import Event, Frame, Snapshot
 
 __all__ = [
     "NO_RETRY",

@@ -19,18 +19,18 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from switchboard.client.errors import (
+from switchboard_client.errors import (
     BY_STATUS,
     Forbidden,
     Unauthorized,
     raised_for,
 )
-from switchboard.client.errors import ConnectionClosed as Closed
-from switchboard.client.retry import RetryPolicy
-from switchboard.redaction import quiet_logger
+from switchboard_client.errors import ConnectionClosed as Closed
+from switchboard_client.redaction import quiet_logger
+from switchboard_client.retry import RetryPolicy
 
-log = logging.getLogger("switchboard.client")
-WS_LOG = quiet_logger("switchboard.client.websockets")
+log = logging.getLogger("switchboard_client")
+WS_LOG = quiet_logger("switchboard_client.websockets")
 """The `websockets` library's lines for the client's connections (its DEBUG lines hold the
 handshake's `Authorization` header), with credentials redacted before any handler runs."""
 

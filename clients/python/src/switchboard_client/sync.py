@@ -16,8 +16,8 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypedDict, TypeVar, Unpack
 
-from switchboard.client.aio import AsyncClient
-from switchboard.client.retry import RetryPolicy
+from switchboard_client.aio import AsyncClient
+from switchboard_client.retry import RetryPolicy
 
 P = ParamSpec("P")
 T = TypeVar("T")

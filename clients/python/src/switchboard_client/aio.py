@@ -17,12 +17,12 @@ from urllib.parse import quote
 
 import httpx
 
-from switchboard.client import watch as watching
-from switchboard.client.errors import ConnectionFailed, from_response
-from switchboard.client.retry import RETRIED_STATUSES, Budget, RetryPolicy, retry_after, unsent
-from switchboard.client.watch import Event, Frame
+from switchboard_client import watch as watching
+from switchboard_client.errors import ConnectionFailed, from_response
+from switchboard_client.retry import RETRIED_STATUSES, Budget, RetryPolicy, retry_after, unsent
+from switchboard_client.watch import Event, Frame
 
-log = logging.getLogger("switchboard.client")
+log = logging.getLogger("switchboard_client")
 
 JSON = dict[str, Any]
 Point = float | Mapping[str, Any]
