@@ -65,6 +65,10 @@ async def _visit(base_url: str, ws_url: str, slug: str) -> Visit:
         assert written.status_code == 201
         visit.ids["write"] = _id(written)
 
+        asset = await http.get("/static/style.css")  # served by a `Mount`
+        assert asset.status_code == 200
+        visit.ids["asset"] = _id(asset)
+
         missing = await http.get("/api/boards/no-such-board")
         assert missing.status_code == 404
         visit.ids["404"] = _id(missing)
@@ -130,6 +134,7 @@ def _check(records: list[dict[str, Any]], visit: Visit, slug: str) -> None:
         201,
     )
     assert _one(records, event="request", request_id=ids["404"])["status"] == 404
+    assert _one(records, event="request", request_id=ids["asset"])["path"] == "/static/style.css"
     stream = _one(records, event="request", request_id=ids["sse"])
     assert stream["path"] == f"/api/boards/{slug}/stream?token=[redacted]"
     assert stream["status"] == 200

@@ -52,9 +52,11 @@ def request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def _path(scope: Scope) -> str:
-    """As uvicorn shows it: the path quoted (no raw control characters), the query kept."""
-    path = quote(scope.get("root_path", "") + scope["path"])
+def _path(scope: Scope, root_path: str) -> str:
+    """As uvicorn shows it: the path quoted (no raw control characters), the query kept.
+    `root_path` is the one the request came with: a `Mount` inside moves its own prefix
+    into the scope's (Starlette 1.x), and the path would show it twice."""
+    path = quote(root_path + scope["path"])
     query = scope.get("query_string", b"")
     return redact(f"{path}?{query.decode('latin-1')}" if query else path)
 
@@ -96,6 +98,7 @@ class AccessLog:
             return message
 
         http = scope["type"] == "http"
+        root_path = scope.get("root_path", "")
         start = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=rid):
             try:
@@ -105,12 +108,14 @@ class AccessLog:
                 raise
             finally:
                 if log.is_enabled_for(logging.INFO):  # else it would be built for nothing
-                    self._log(scope, status, close_code, time.perf_counter() - start)
+                    self._log(scope, root_path, status, close_code, time.perf_counter() - start)
 
     @staticmethod
-    def _log(scope: Scope, status: int | None, close_code: int | None, seconds: float) -> None:
+    def _log(
+        scope: Scope, root_path: str, status: int | None, close_code: int | None, seconds: float
+    ) -> None:
         http = scope["type"] == "http"
-        fields: dict[str, Any] = {"path": _path(scope), "status": status}
+        fields: dict[str, Any] = {"path": _path(scope, root_path), "status": status}
         if http:
             fields["method"] = scope["method"]
         else:

@@ -47,6 +47,7 @@ from switchboard.state import AppState
 from switchboard.store import migrate
 from switchboard.store.db import Database, Retention
 from switchboard.store.keys import bootstrap_admin_key, claim_setting
+from switchboard.web import docs
 
 log = structlog.get_logger(__name__)
 
@@ -188,6 +189,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
+        docs_url=None,  # web.docs serves /docs and /redoc with bundled assets
+        redoc_url=None,
     )
     install_error_handlers(app)
     openapi.install(app)
@@ -202,5 +205,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_websocket_route("/ws", websocket_endpoint)  # listed; reached directly:
     app.websocket_bypass = {"/ws": websocket_endpoint}
     app.include_router(web.router)
+    docs.install(app)
     app.mount("/static", web.static_files, name="static")
     return app
