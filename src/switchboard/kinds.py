@@ -15,14 +15,32 @@ from typing import Any, Literal, get_args
 from switchboard.errors import ValidationFailed
 from switchboard.timefmt import iso
 
-Kind = Literal["number", "text", "status", "gauge", "series"]
+Kind = Literal["number", "text", "status", "gauge", "series", "trend", "table", "list"]
 KINDS: tuple[str, ...] = get_args(Kind)
+POINT_KINDS = frozenset({"series", "trend"})
+"""Kinds whose value is a list of points, appended to with `POST …/points`: a `series` is
+drawn as a chart, a `trend` as its latest value with a sparkline of the recent ones."""
 
 MAX_SAFE_INT = 2**53 - 1  # beyond this a browser's Number silently rounds
 MAX_TEXT = 10_000
 MAX_STATUS = 64
 DEFAULT_MAX_POINTS = 100
 MAX_POINTS_LIMIT = 10_000
+MAX_COLUMNS = 20
+MAX_ROWS = 200
+MAX_ITEMS = 100
+MAX_CELL = 200
+"""Characters in a table cell or heading, a list item's label or text value."""
+SORTS = (None, "asc", "desc")
+VALUE_DOC = (
+    "Checked per kind (null is always accepted): number: a finite number; gauge: a number "
+    "within config.min..max; status: text of at most 64 characters; text: at most 10,000; "
+    'series and trend: a list of points {"t": ISO 8601, "v": number}, the newest '
+    'config.max_points kept; table: {"columns": [text, …] (1–20), "rows": [[cell, …], …] '
+    '(at most 200, each as long as columns)}; list: [{"label": text, "value": cell}, …] '
+    "(at most 100). A cell is a number, text of at most 200 characters, true/false or null."
+)
+"""The `value` field's description in the OpenAPI document (docs/dashboard.md has more)."""
 
 
 def _is_number(value: Any) -> bool:
@@ -102,8 +120,10 @@ def check_json(value: Any, what: str) -> None:
 def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
     """Check the config keys a kind interprets; other keys are kept as given."""
     check_json(config, "config")
-    if kind == "series":
+    if kind in POINT_KINDS:
         max_points(config)
+    elif kind == "list" and config.get("sort") not in SORTS:
+        raise ValidationFailed('config.sort must be "asc" or "desc" (or absent: as given)')
     elif kind == "gauge":
         low, high = _config_number(config, "min"), _config_number(config, "max")
         if low is not None and high is not None and low >= high:
@@ -138,12 +158,62 @@ def _series_value(value: Any, config: dict[str, Any]) -> Any:
     return append_points([], value, config)
 
 
+def _short_text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_CELL:
+        raise ValidationFailed(f"{what} must be a string of at most {MAX_CELL} characters")
+    return value
+
+
+def _cell(value: Any, what: str) -> Any:
+    """A table cell or list value: a number, short text, true/false, or null (empty)."""
+    if value is None or isinstance(value, bool) or _is_number(value):
+        return value
+    if isinstance(value, str):
+        return _short_text(value, what)
+    raise ValidationFailed(f"{what} must be a number, a string, true/false or null")
+
+
+def _table_value(value: Any, config: dict[str, Any]) -> Any:
+    shape = 'value must be {"columns": ["…", …], "rows": [[…], …]}'
+    if not isinstance(value, dict) or set(value) != {"columns", "rows"}:
+        raise ValidationFailed(shape)
+    columns, rows = value["columns"], value["rows"]
+    if not isinstance(columns, list) or not 1 <= len(columns) <= MAX_COLUMNS:
+        raise ValidationFailed(f"value.columns must be a list of 1 to {MAX_COLUMNS} headings")
+    for number, heading in enumerate(columns):
+        _short_text(heading, f"value.columns[{number}]")
+    if not isinstance(rows, list) or len(rows) > MAX_ROWS:
+        raise ValidationFailed(f"value.rows must be a list of at most {MAX_ROWS} rows")
+    for number, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise ValidationFailed(f"value.rows[{number}] must be a list of {len(columns)} cells")
+        for column, cell in enumerate(row):
+            _cell(cell, f"value.rows[{number}][{column}]")
+    return value
+
+
+def _list_value(value: Any, config: dict[str, Any]) -> Any:
+    if not isinstance(value, list) or len(value) > MAX_ITEMS:
+        raise ValidationFailed(
+            f'value must be a list of at most {MAX_ITEMS} items {{"label": …, "value": …}}'
+        )
+    for number, item in enumerate(value):
+        if not isinstance(item, dict) or "label" not in item or not set(item) <= {"label", "value"}:
+            raise ValidationFailed(f'value[{number}] must be {{"label": text, "value": …}}')
+        _short_text(item["label"], f"value[{number}].label")
+        _cell(item.get("value"), f"value[{number}].value")
+    return value
+
+
 _VALIDATORS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "number": _number_value,
     "gauge": _gauge_value,
     "text": _string_value(MAX_TEXT),
     "status": _string_value(MAX_STATUS),
     "series": _series_value,
+    "trend": _series_value,
+    "table": _table_value,
+    "list": _list_value,
 }
 
 

@@ -59,6 +59,23 @@ async def test_patch_widget_value_and_if_match(server: LiveServer, slug: str) ->
         ("series", {}, [{"v": "x"}]),
         ("series", {}, [{"t": "yesterday", "v": 1}]),
         ("series", {"max_points": 0}, []),
+        ("trend", {}, 5),
+        ("trend", {"max_points": 10_001}, []),
+        ("table", {}, [["a"]]),
+        ("table", {}, {"columns": [], "rows": []}),
+        ("table", {}, {"columns": ["a", "b"], "rows": [[1]]}),
+        ("table", {}, {"columns": ["a"], "rows": [[{"nested": 1}]]}),
+        ("table", {}, {"columns": ["a"], "rows": [["x" * 201]]}),
+        ("table", {}, {"columns": ["a"], "rows": [[1]] * 201}),
+        ("table", {}, {"columns": [f"c{i}" for i in range(21)], "rows": []}),
+        ("table", {}, {"columns": ["a"], "rows": [], "extra": 1}),
+        ("list", {}, {"label": "a"}),
+        ("list", {}, [{"value": 1}]),
+        ("list", {}, [{"label": 1, "value": 1}]),
+        ("list", {}, [{"label": "a", "value": [1]}]),
+        ("list", {}, [{"label": "a", "value": 1, "colour": "red"}]),
+        ("list", {}, [{"label": "a"}] * 101),
+        ("list", {"sort": "random"}, []),
         ("nonsense", {}, 1),
     ],
 )
@@ -85,6 +102,19 @@ async def test_values_validated_per_kind(
         ("status", {}, "ok"),
         ("gauge", {"min": 0, "max": 100}, 100),
         ("series", {"max_points": 3}, [{"t": "2026-01-01T00:00:00Z", "v": 1}]),
+        ("trend", {"max_points": 3}, [{"t": "2026-01-01T00:00:00Z", "v": 1}]),
+        (
+            "table",
+            {},
+            {"columns": ["host", "cpu", "up"], "rows": [["a", 1.5, True], ["b", None, False]]},
+        ),
+        ("table", {}, {"columns": ["a"], "rows": [[i] for i in range(200)]}),
+        (
+            "list",
+            {"sort": "desc"},
+            [{"label": "ann", "value": 12}, {"label": "bob", "value": "n/a"}],
+        ),
+        ("list", {}, [{"label": "just a label"}]),
         ("text", {}, None),
     ],
 )
@@ -93,7 +123,7 @@ async def test_valid_values_accepted(
 ) -> None:
     await server.create_board(slug)
     widget = await server.put_widget(slug, "w", kind=kind, config=config, value=value)
-    if kind == "series":
+    if kind in ("series", "trend"):
         assert widget["value"] == [{"t": "2026-01-01T00:00:00.000Z", "v": 1}]
     else:
         assert widget["value"] == value
@@ -121,6 +151,13 @@ async def test_series_points_append_and_trim(server: LiveServer, slug: str) -> N
     assert bad.status_code == 422
     empty = await server.http.post(path, json={"points": []})
     assert empty.status_code == 422
+
+    await server.put_widget(slug, "t", kind="trend", config={"max_points": 2})
+    trend = f"/api/boards/{slug}/widgets/t/points"
+    for v in (1, 2, 3):
+        response = await server.http.post(trend, json={"points": [{"v": v}]})
+        assert response.status_code == 200, response.text
+    assert [p["v"] for p in response.json()["value"]] == [2, 3]
 
 
 async def test_delete_widget(server: LiveServer, slug: str) -> None:

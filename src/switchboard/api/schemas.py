@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from switchboard.kinds import CLEAN_TEXT_PATTERN, Kind, clean_text
+from switchboard.kinds import CLEAN_TEXT_PATTERN, VALUE_DOC, Kind, clean_text
 from switchboard.names import SLUG_PATTERN
 
 Slug = Annotated[str, StringConstraints(pattern=rf"^{SLUG_PATTERN}$")]
@@ -53,7 +53,7 @@ class WidgetPut(StrictIn):
     kind: Kind
     title: Title = ""
     config: dict[str, Any] = Field(default_factory=dict)
-    value: Any = None
+    value: Any = Field(default=None, description=VALUE_DOC)
 
 
 class WidgetPatch(StrictIn):
@@ -61,7 +61,7 @@ class WidgetPatch(StrictIn):
 
     title: Title | None = None
     config: dict[str, Any] | None = None
-    value: Any = None
+    value: Any = Field(default=None, description=VALUE_DOC)
 
 
 class WidgetBatchEntry(WidgetPatch):

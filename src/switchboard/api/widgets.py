@@ -142,7 +142,7 @@ async def delete_widget(
 async def append_points(
     slug: SlugParam, key: KeyParam, body: PointsIn, state: State, _: Writer
 ) -> Response:
-    """Append points to a `series` widget; it keeps the newest `config.max_points`."""
+    """Append points to a `series` or `trend` widget; it keeps the newest `config.max_points`."""
     points = [p.model_dump(exclude_none=True) for p in body.points]
     async with write(state) as tx:
         widget = await widgets.append_points(tx, slug, key, points)

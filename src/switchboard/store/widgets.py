@@ -274,8 +274,8 @@ async def update_widgets(tx: Tx, slug: str, batch: Mapping[str, Change]) -> list
 
 async def append_points(tx: Tx, slug: str, key: str, points: list[Any]) -> WidgetRow:
     board, widget = await _locked(tx, slug, key)
-    if widget.kind != "series":
-        raise ValidationFailed(f"widget {key!r} is a {widget.kind}, not a series")
+    if widget.kind not in kinds.POINT_KINDS:
+        raise ValidationFailed(f"widget {key!r} is a {widget.kind}: points go to a series or trend")
     before = widget.value if isinstance(widget.value, list) else []
     widget.value = kinds.append_points(before, points, widget.config)
     appended = widget.value[-len(points) :]

@@ -227,17 +227,85 @@ function gaugeColour(value, config) {
   return "var(--ok)";
 }
 
+/** "▲ +3 since previous": how a number moved. */
+function delta(change) {
+  const kind = change > 0 ? "up" : change < 0 ? "down" : "flat";
+  const arrow = change > 0 ? "▲" : change < 0 ? "▼" : "■";
+  return el("div", { className: `delta ${kind}`, textContent: `${arrow} ${change > 0 ? "+" : ""}${fmt(change)} since previous` });
+}
+
+/** A table cell or list value as text: numbers formatted, true/false as ✓/✗, null empty. */
+function cellText(value) {
+  if (value === null) return "";
+  if (typeof value === "boolean") return value ? "✓" : "✗";
+  return typeof value === "number" ? fmt(value) : value;
+}
+
+/** A leaderboard's items in `sort` order ("asc"/"desc" by value, numbers before the rest;
+ * absent: as written). */
+function ranked(items, sort) {
+  if (sort !== "asc" && sort !== "desc") return items;
+  const sign = sort === "asc" ? 1 : -1;
+  const key = (item) => (typeof item.value === "number" ? item.value : null);
+  return [...items].sort((a, b) => {
+    if (key(a) === null || key(b) === null) return (key(a) === null) - (key(b) === null);
+    return sign * (key(a) - key(b));
+  });
+}
+
+/** The recent values as an inline SVG line (no axes: the number above is the reading). */
+function sparkline(values) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", "sparkline");
+  svg.setAttribute("viewBox", "0 0 100 30");
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.dataset.points = String(values.length);
+  if (values.length) {
+    const low = Math.min(...values), high = Math.max(...values), span = high - low || 1;
+    const x = (i) => (values.length === 1 ? 50 : (i / (values.length - 1)) * 100);
+    const y = (v) => (high === low ? 15 : 28 - ((v - low) / span) * 26);
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    line.setAttribute("points", values.map((v, i) => `${x(i).toFixed(2)},${y(v).toFixed(2)}`).join(" "));
+    line.setAttribute("vector-effect", "non-scaling-stroke");
+    svg.append(line);
+  }
+  return svg;
+}
+
 const draw = {
   number(w, body) {
     const unit = w.config.unit ? el("span", { className: "unit", textContent: w.config.unit }) : null;
     body.append(el("div", { className: "big" }, fmt(w.value), unit));
     const before = previous.get(w.key);
-    if (typeof w.value === "number" && typeof before === "number") {
-      const change = w.value - before;
-      const kind = change > 0 ? "up" : change < 0 ? "down" : "flat";
-      const arrow = change > 0 ? "▲" : change < 0 ? "▼" : "■";
-      body.append(el("div", { className: `delta ${kind}`, textContent: `${arrow} ${change > 0 ? "+" : ""}${fmt(change)} since previous` }));
-    }
+    if (typeof w.value === "number" && typeof before === "number") body.append(delta(w.value - before));
+  },
+  trend(w, body) {
+    const points = Array.isArray(w.value) ? w.value : [];
+    const values = points.map((p) => p.v);
+    const unit = w.config.unit ? el("span", { className: "unit", textContent: w.config.unit }) : null;
+    body.append(el("div", { className: "big" }, fmt(values.at(-1) ?? null), unit));
+    if (values.length > 1) body.append(delta(values.at(-1) - values.at(-2)));
+    body.append(sparkline(values));
+  },
+  table(w, body, tile) {
+    tile.classList.add("wide");
+    if (!w.value) return body.append(el("div", { className: "text empty", textContent: "no rows yet" }));
+    const head = el("tr", {}, ...w.value.columns.map((c) => el("th", { scope: "col", textContent: c })));
+    const rows = w.value.rows.map((row) => el("tr", {}, ...row.map((cell) =>
+      el("td", { className: typeof cell === "number" ? "num" : "", textContent: cellText(cell) }))));
+    body.append(el("div", { className: "table-wrap" },
+      el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows))));
+  },
+  list(w, body) {
+    const items = ranked(w.value || [], w.config.sort);
+    if (!items.length) return body.append(el("div", { className: "text empty", textContent: "no items yet" }));
+    const top = Math.max(0, ...items.map((i) => (typeof i.value === "number" ? i.value : 0)));
+    body.append(el("ol", { className: "ranking" }, ...items.map((item) => {
+      const bar = el("div", { className: "share" });
+      bar.style.width = typeof item.value === "number" && top > 0 ? `${Math.max(0, item.value / top) * 100}%` : "0";
+      return el("li", {}, el("span", { className: "name", textContent: item.label }),
+        el("span", { className: "num", textContent: cellText(item.value ?? null) }), bar);
+    })));
   },
   gauge(w, body) {
     const min = w.config.min ?? 0, max = w.config.max ?? 100;
