@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from switchboard.errors import NOTHING_WRITTEN
-from switchboard_client import AsyncClient, Client, RetryPolicy
+from switchboard_client import AsyncClient, Client, RetryPolicy, Widget
 from tests.conftest import backend_settings
 from tests.helpers import AUTH, AnswerLosingProxy, LiveServer, WsClient, start_server
 
@@ -233,7 +233,7 @@ async def test_key_create_commit(live: LiveServer, proxy: AnswerLosingProxy) -> 
 POLICY = RetryPolicy(attempts=5, backoff=0.05, max_backoff=0.2, deadline=20)
 
 
-def sync_set(base_url: str, slug: str, value: str) -> dict[str, Any]:
+def sync_set(base_url: str, slug: str, value: str) -> Widget:
     """`Client.set`, the blocking client (run on a thread: the server is on this loop)."""
     with Client(base_url, token=AUTH["Authorization"][7:], retry=POLICY) as client:
         return client.set(slug, "t", value)

@@ -29,29 +29,51 @@ from switchboard_client.errors import (
 )
 from switchboard_client.retry import NO_RETRY, RetryPolicy
 from switchboard_client.sync import Client
+from switchboard_client.types import (
+    Board,
+    BoardPage,
+    BoardWithWidgets,
+    EventPage,
+    Key,
+    NewKey,
+    Role,
+    Token,
+    TokenRole,
+    Widget,
+)
 from switchboard_client.watch import Event, Frame, Snapshot
 
 __all__ = [
     "NO_RETRY",
     "AsyncClient",
     "BadRequest",
+    "Board",
+    "BoardPage",
+    "BoardWithWidgets",
     "Client",
     "Conflict",
     "ConnectionClosed",
     "ConnectionFailed",
     "Event",
+    "EventPage",
     "Forbidden",
     "Frame",
     "HistoryExpired",
+    "Key",
+    "NewKey",
     "NotFound",
     "PayloadTooLarge",
     "Point",
     "PreconditionFailed",
     "RateLimited",
     "RetryPolicy",
+    "Role",
     "Snapshot",
     "SwitchboardError",
+    "Token",
+    "TokenRole",
     "Unauthorized",
     "Unavailable",
     "ValidationError",
+    "Widget",
 ]

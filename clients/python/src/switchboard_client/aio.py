@@ -11,12 +11,14 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Iterable, Mapping
+from contextlib import aclosing
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
 
+from switchboard_client import types as api
 from switchboard_client import watch as watching
 from switchboard_client.errors import ConnectionFailed, from_response
 from switchboard_client.retry import RETRIED_STATUSES, Budget, RetryPolicy, retry_after, unsent
@@ -31,6 +33,9 @@ AMBIGUOUS_STATUSES = frozenset({502, 503, 504})
 """The request may have been applied: a proxy gave up on the server (502, 504), or the
 server lost the answer to its write's COMMIT (503, "whether it was applied is unknown");
 its key's claim may then still be held (409) for a while."""
+DEFAULT_TIMEOUT = 10.0
+"""Seconds for each HTTP attempt (connect, read, write, pool) when none is given."""
+Self = TypeVar("Self", bound="AsyncClient")  # `typing.Self` is Python 3.11+
 
 
 class AsyncClient:
@@ -45,7 +50,7 @@ class AsyncClient:
         base_url: str,
         *,
         token: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = RetryPolicy(),
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -55,7 +60,7 @@ class AsyncClient:
             base_url=self.base_url, headers=self._headers, timeout=timeout
         )
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self: Self) -> Self:
         return self
 
     async def __aexit__(
@@ -67,6 +72,27 @@ class AsyncClient:
         """Close the pooled HTTP connections (a running `watch` closes with its iterator)."""
         await self._http.aclose()
 
+    # Boards.
+
+    async def list_boards(
+        self, *, cursor: str | None = None, limit: int | None = None
+    ) -> api.BoardPage:
+        """One page of the boards this credential may see, by slug (`limit` of them, the
+        server's default page size without it); pass its `next_cursor` for the next."""
+        params = _present(cursor=cursor, limit=limit)
+        return cast(api.BoardPage, await self._read("/api/boards", params))
+
+    async def iter_boards(self, *, page_size: int | None = None) -> AsyncGenerator[api.Board, None]:
+        """Every board this credential may see, by slug, fetched a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_boards(cursor=cursor, limit=page_size)
+            for board in page["items"]:
+                yield board
+            if page["next_cursor"] is None:
+                return
+            cursor = page["next_cursor"]
+
     async def create_board(
         self,
         slug: str,
@@ -75,18 +101,47 @@ class AsyncClient:
         description: str = "",
         public: bool = False,
         idempotency_key: str | None = None,
-    ) -> JSON:
+    ) -> api.BoardWithWidgets:
         """Create a board (`Conflict` if the slug exists); the board as created."""
         body = {"slug": slug, "title": title, "description": description, "public": public}
-        return await self._write("POST", "/api/boards", body, key=idempotency_key)
+        board = await self._write("POST", "/api/boards", body, key=idempotency_key)
+        return cast(api.BoardWithWidgets, board)
 
-    async def get_board(self, board: str) -> JSON:
+    async def get_board(self, board: str) -> api.BoardWithWidgets:
         """The board with all its widgets and its current `seq`."""
-        return (await self._request("GET", _board(board))).json()  # type: ignore[no-any-return]
+        return cast(api.BoardWithWidgets, await self._read(_board(board)))
 
-    async def delete_board(self, board: str, *, idempotency_key: str | None = None) -> None:
-        """Delete a board and its widgets."""
-        await self._request("DELETE", _board(board), write=True, key=idempotency_key)
+    async def update_board(
+        self,
+        board: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        public: bool | None = None,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> api.Board:
+        """Change the fields given (the others stay); with `version`, only if that is still
+        the board's version (`PreconditionFailed` otherwise). The board, without widgets."""
+        body = _present(title=title, description=description, public=public)
+        changed = await self._write(
+            "PATCH", _board(board), body, key=idempotency_key, headers=_if_match(version)
+        )
+        return cast(api.Board, changed)
+
+    async def delete_board(
+        self, board: str, *, version: int | None = None, idempotency_key: str | None = None
+    ) -> None:
+        """Delete a board and its widgets; with `version`, only at that version."""
+        await self._write(
+            "DELETE", _board(board), None, key=idempotency_key, headers=_if_match(version)
+        )
+
+    # Widgets.
+
+    async def get_widget(self, board: str, key: str) -> api.Widget:
+        """One widget; its `version` is what `set(…, version=)` compares."""
+        return cast(api.Widget, await self._read(_widget(board, key)))
 
     async def put_widget(
         self,
@@ -97,11 +152,29 @@ class AsyncClient:
         title: str = "",
         config: Mapping[str, Any] | None = None,
         value: Any = None,
+        version: int | None = None,
         idempotency_key: str | None = None,
-    ) -> JSON:
-        """Create or wholly replace a widget (`kind`: number, text, status, gauge, series)."""
+    ) -> api.Widget:
+        """Create or wholly replace a widget (`kind`: number, text, status, gauge, series);
+        with `version`, replace only that version."""
         body = {"kind": kind, "title": title, "config": dict(config or {}), "value": value}
-        return await self._write("PUT", _widget(board, key), body, key=idempotency_key)
+        widget = await self._write(
+            "PUT", _widget(board, key), body, key=idempotency_key, headers=_if_match(version)
+        )
+        return cast(api.Widget, widget)
+
+    async def delete_widget(
+        self,
+        board: str,
+        key: str,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """Delete a widget; with `version`, only at that version."""
+        await self._write(
+            "DELETE", _widget(board, key), None, key=idempotency_key, headers=_if_match(version)
+        )
 
     async def set(
         self,
@@ -111,25 +184,27 @@ class AsyncClient:
         *,
         version: int | None = None,
         idempotency_key: str | None = None,
-    ) -> JSON:
+    ) -> api.Widget:
         """Set one widget's value; with `version`, only if that is still its version
         (`PreconditionFailed` otherwise). The widget as the server now has it."""
-        headers = {"If-Match": f'"{version}"'} if version is not None else None
-        return await self._write(
-            "PATCH", _widget(board, key), {"value": value}, key=idempotency_key, headers=headers
+        widget = await self._write(
+            "PATCH",
+            _widget(board, key),
+            {"value": value},
+            key=idempotency_key,
+            headers=_if_match(version),
         )
+        return cast(api.Widget, widget)
 
     async def update(
         self, board: str, values: Mapping[str, Any], *, idempotency_key: str | None = None
-    ) -> list[JSON]:
+    ) -> list[api.Widget]:
         """Set several widgets' values in one write: all or nothing, one `widgets.updated`
         event, one seq. The changed widgets, in the order given."""
         body = {"widgets": {key: {"value": value} for key, value in values.items()}}
         path = f"{_board(board)}/widgets"
-        changed: list[JSON] = (await self._write("PATCH", path, body, key=idempotency_key))[
-            "widgets"
-        ]
-        return changed
+        changed = await self._write("PATCH", path, body, key=idempotency_key)
+        return cast(list[api.Widget], changed["widgets"])
 
     async def append_points(
         self,
@@ -138,24 +213,89 @@ class AsyncClient:
         points: Iterable[Point],
         *,
         idempotency_key: str | None = None,
-    ) -> JSON:
+    ) -> api.Widget:
         """Append points to a `series` widget (it keeps its newest `config.max_points`)."""
         body = {"points": [{"v": p} if isinstance(p, int | float) else dict(p) for p in points]}
         path = f"{_widget(board, key)}/points"
-        return await self._write("POST", path, body, key=idempotency_key)
+        return cast(api.Widget, await self._write("POST", path, body, key=idempotency_key))
+
+    # Events.
+
+    async def list_events(
+        self, board: str, *, after: int = 0, limit: int | None = None
+    ) -> api.EventPage:
+        """One page of the stored events with seq > `after`, oldest first; continue from
+        its `next_after`. `HistoryExpired` if some were trimmed by retention."""
+        path = f"{_board(board)}/events"
+        page = await self._read(path, _present(after=after, limit=limit))
+        page["items"] = [{"type": "event", **item} for item in page["items"]]
+        return cast(api.EventPage, page)
+
+    async def iter_events(
+        self, board: str, *, after: int = 0, page_size: int | None = None
+    ) -> AsyncGenerator[Event, None]:
+        """Every stored event with seq > `after`, oldest first, fetched a page at a time
+        (up to the board's seq when the last page was read)."""
+        next_after: int | None = after
+        while next_after is not None:
+            page = await self.list_events(board, after=next_after, limit=page_size)
+            for event in page["items"]:
+                yield event
+            next_after = page["next_after"]
 
     async def events(self, board: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
         """Stored events with seq > `after`, oldest first (every page, or the first `limit`),
         shaped as `watch` yields them. `HistoryExpired` if some were trimmed by retention."""
         found: list[Event] = []
-        while limit is None or len(found) < limit:
-            params = {"after": after} if limit is None else {"after": after, "limit": limit}
-            page = (await self._request("GET", f"{_board(board)}/events", params=params)).json()
-            found.extend(cast(Event, {"type": "event", **item}) for item in page["items"])
-            if page["next_after"] is None:
-                break
-            after = page["next_after"]
-        return found[:limit]
+        async with aclosing(self.iter_events(board, after=after, page_size=limit)) as events:
+            async for event in events:
+                found.append(event)
+                if len(found) == limit:
+                    break
+        return found
+
+    # Credentials.
+
+    async def mint_token(
+        self,
+        *,
+        role: api.TokenRole = "read",
+        boards: Iterable[str] | None = None,
+        ttl: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> api.Token:
+        """A short-lived viewer token for a browser or another client, never allowing more
+        than this client's credential: `boards` (default: the credential's) for `ttl`
+        seconds (default: the server's, 900 unless configured; capped by it)."""
+        body: JSON = {"role": role, **_present(ttl=ttl)}
+        if boards is not None:
+            body["boards"] = list(boards)
+        return cast(api.Token, await self._write("POST", "/api/tokens", body, key=idempotency_key))
+
+    async def create_key(
+        self,
+        role: api.Role,
+        *,
+        boards: Iterable[str] | None = None,
+        name: str = "",
+        idempotency_key: str | None = None,
+    ) -> api.NewKey:
+        """A new API key (admin only), limited to `boards` if given; its secret (`key`) is
+        in this answer and never again."""
+        body: JSON = {"role": role, "name": name}
+        if boards is not None:
+            body["boards"] = list(boards)
+        return cast(api.NewKey, await self._write("POST", "/api/keys", body, key=idempotency_key))
+
+    async def list_keys(self) -> list[api.Key]:
+        """Every API key, revoked ones included, without their secrets (admin only)."""
+        return cast(list[api.Key], (await self._read("/api/keys"))["items"])
+
+    async def revoke_key(self, key_id: str, *, idempotency_key: str | None = None) -> None:
+        """Revoke a key at once (admin only): its requests get `Unauthorized`, its open
+        connections are closed."""
+        path = f"/api/keys/{quote(key_id, safe='')}"
+        await self._write("DELETE", path, None, key=idempotency_key)
 
     def watch(self, board: str, *, since: int | None = None) -> AsyncGenerator[Frame, None]:
         """The board live: a `Snapshot` first (unless `since` is given: then the events after
@@ -172,19 +312,23 @@ class AsyncClient:
             policy=self.retry,
         )
 
+    async def _read(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
+        return (await self._request("GET", path, params=params)).json()
+
     async def _write(
         self,
         method: str,
         path: str,
-        body: JSON,
+        body: JSON | None,
         *,
         key: str | None,
         headers: Mapping[str, str] | None = None,
-    ) -> JSON:
+    ) -> Any:
+        """Send a write; its JSON answer (None for a 204)."""
         response = await self._request(
             method, path, json=body, write=True, key=key, headers=headers
         )
-        return response.json()  # type: ignore[no-any-return]
+        return response.json() if response.content else None
 
     async def _request(
         self,
@@ -192,7 +336,7 @@ class AsyncClient:
         path: str,
         *,
         json: JSON | None = None,
-        params: Mapping[str, int] | None = None,
+        params: Mapping[str, str | int] | None = None,
         write: bool = False,
         key: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -243,3 +387,13 @@ def _board(board: str) -> str:
 
 def _widget(board: str, key: str) -> str:
     return f"{_board(board)}/widgets/{quote(key, safe='')}"
+
+
+def _present(**fields: Any) -> JSON:
+    """The fields that were given (not None): optional query parameters and PATCH fields."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _if_match(version: int | None) -> dict[str, str] | None:
+    """`If-Match` for a write that must find this version (its `ETag`), if one is given."""
+    return {"If-Match": f'"{version}"'} if version is not None else None

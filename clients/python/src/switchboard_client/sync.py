@@ -14,21 +14,14 @@ import functools
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Self, TypedDict, TypeVar, Unpack
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from switchboard_client.aio import AsyncClient
+from switchboard_client.aio import DEFAULT_TIMEOUT, AsyncClient
 from switchboard_client.retry import RetryPolicy
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class Options(TypedDict, total=False):
-    """`AsyncClient`'s keyword arguments (mypy checks that they still fit it)."""
-
-    token: str | None
-    timeout: float
-    retry: RetryPolicy
+Self = TypeVar("Self", bound="Client")  # `typing.Self` is Python 3.11+
 
 
 def _blocking(
@@ -58,18 +51,26 @@ def _iterating(
 
 class Client:
     """A Switchboard server's API for synchronous code: `with Client(url, token=…) as sb:`.
-    Every method is `AsyncClient`'s, blocking; `watch` is a plain iterator."""
+    Every method is `AsyncClient`'s, blocking; `watch` and the `iter_` ones are plain
+    iterators."""
 
-    def __init__(self, base_url: str, **options: Unpack[Options]) -> None:
-        """`options` are `AsyncClient`'s: `token`, `timeout`, `retry`."""
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        """The arguments are `AsyncClient`'s."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="switchboard-client", daemon=True
         )
         self._thread.start()
-        self._async = AsyncClient(base_url, **options)
+        self._async = AsyncClient(base_url, token=token, timeout=timeout, retry=retry)
 
-    def __enter__(self) -> Self:
+    def __enter__(self: Self) -> Self:
         return self
 
     def __exit__(
@@ -92,14 +93,25 @@ class Client:
     def base_url(self) -> str:
         return self._async.base_url
 
+    list_boards = _blocking(AsyncClient.list_boards)
+    iter_boards = _iterating(AsyncClient.iter_boards)
     create_board = _blocking(AsyncClient.create_board)
     get_board = _blocking(AsyncClient.get_board)
+    update_board = _blocking(AsyncClient.update_board)
     delete_board = _blocking(AsyncClient.delete_board)
+    get_widget = _blocking(AsyncClient.get_widget)
     put_widget = _blocking(AsyncClient.put_widget)
+    delete_widget = _blocking(AsyncClient.delete_widget)
     set = _blocking(AsyncClient.set)
     update = _blocking(AsyncClient.update)
     append_points = _blocking(AsyncClient.append_points)
+    list_events = _blocking(AsyncClient.list_events)
+    iter_events = _iterating(AsyncClient.iter_events)
     events = _blocking(AsyncClient.events)
+    mint_token = _blocking(AsyncClient.mint_token)
+    create_key = _blocking(AsyncClient.create_key)
+    list_keys = _blocking(AsyncClient.list_keys)
+    revoke_key = _blocking(AsyncClient.revoke_key)
     watch = _iterating(AsyncClient.watch)
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
