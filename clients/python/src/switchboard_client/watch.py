@@ -11,11 +11,11 @@ A `reset` (history no longer retained) is folded into the snapshot after it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Literal, TypedDict
 
-import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -96,7 +96,7 @@ async def watch(
             ) as ws:
                 await subscribe(ws, channel, position.seq)
                 while True:
-                    frame = orjson.loads(await ws.recv())
+                    frame = json.loads(await ws.recv())
                     if frame.get("type") == "subscribed":
                         failures = 0
                     elif (ready := position.accept(frame)) is not None:
@@ -150,7 +150,7 @@ async def subscribe(ws: ClientConnection, channel: str, since: int | None) -> No
     frame: dict[str, Any] = {"type": "subscribe", "channel": channel, "id": "watch"}
     if since is not None:
         frame["since"] = since
-    await ws.send(orjson.dumps(frame).decode())
+    await ws.send(json.dumps(frame, separators=(",", ":")))
 
 
 def refuse_close(code: int, reason: str) -> None:
