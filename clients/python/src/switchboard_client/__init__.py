@@ -27,8 +27,12 @@ from switchboard_client.errors import (
     Unavailable,
     ValidationError,
 )
+from switchboard_client.live import Live
 from switchboard_client.retry import NO_RETRY, RetryPolicy
+from switchboard_client.states import State, StateChange
+from switchboard_client.subscription import LiveFrame, Presence, Subscription, SubscriptionState
 from switchboard_client.sync import Client
+from switchboard_client.tokens import TokenSource
 from switchboard_client.watch import Event, Frame, Snapshot
 
 __all__ = [
@@ -43,14 +47,22 @@ __all__ = [
     "Forbidden",
     "Frame",
     "HistoryExpired",
+    "Live",
+    "LiveFrame",
     "NotFound",
     "PayloadTooLarge",
     "Point",
     "PreconditionFailed",
+    "Presence",
     "RateLimited",
     "RetryPolicy",
     "Snapshot",
+    "State",
+    "StateChange",
+    "Subscription",
+    "SubscriptionState",
     "SwitchboardError",
+    "TokenSource",
     "Unauthorized",
     "Unavailable",
     "ValidationError",

@@ -263,6 +263,9 @@ class Live:
         try:
             while True:
                 await self._dispatch(ws, orjson.loads(await ws.recv()))
+        except asyncio.CancelledError:
+            await ws.close()  # closed by the caller: a normal closure, not 1011
+            raise
         finally:
             if refresher is not None:
                 refresher.cancel()

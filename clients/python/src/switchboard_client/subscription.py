@@ -100,8 +100,7 @@ class Subscription:
     def resumed_viewers(self, viewers: dict[str, int]) -> None:
         """After a reconnect, the presence reply: what changed while disconnected."""
         held = self.viewers or {}
-        changed = {who: viewers.get(who, 0) for who in held.keys() | viewers.keys()}
-        self._changed({who: n for who, n in changed.items() if held.get(who, 0) != n})
+        self._changed({who: viewers.get(who, 0) for who in held.keys() | viewers.keys()})
 
     def disconnected(self) -> None:
         if not self.ended:
@@ -119,7 +118,10 @@ class Subscription:
             self.state = "unsubscribed"
             self._queue.put_nowait(None)
 
-    def _changed(self, changed: dict[str, int]) -> None:
+    def _changed(self, reported: dict[str, int]) -> None:
+        """Yield what really changed (the server's first notice may repeat the reply)."""
+        held = self.viewers or {}
+        changed = {who: n for who, n in reported.items() if held.get(who, 0) != n}
         if not changed:
             return
         self.viewers = {**(self.viewers or {}), **changed}

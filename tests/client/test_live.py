@@ -1,0 +1,248 @@
+"""`connect`/`watch` live, against a real server: several boards over one WebSocket,
+short-lived tokens refreshed through `get_token` across expiries, presence, connection
+states, and a down server reported within the client's timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from switchboard_client import AsyncClient, Frame, RetryPolicy, StateChange, Unauthorized
+from tests.helpers import ADMIN_KEY, AUTH, ServerProcess, eventually, free_port, metric
+
+TTL = 2
+"""Seconds a minted token lives: three expiries fit in a few seconds."""
+QUICK = RetryPolicy(backoff=0.1, max_backoff=0.5)
+
+
+class Tokens:
+    """Viewer tokens for one private board, minted on demand (the `get_token`)."""
+
+    def __init__(self, server: ServerProcess, slug: str) -> None:
+        self.http = httpx.AsyncClient(base_url=server.base_url, headers=AUTH, timeout=10)
+        self.slug = slug
+        self.minted: list[str] = []
+        self.refuse_until = 0.0
+
+    async def mint(self) -> str:
+        if time.time() < self.refuse_until:
+            raise RuntimeError("no token now")
+        made = await self.http.post("/api/tokens", json={"ttl": TTL, "boards": [self.slug]})
+        assert made.status_code == 201, made.text
+        self.minted.append(made.json()["token"])
+        return self.minted[-1]
+
+
+@pytest.fixture
+async def admin(process: ServerProcess) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(process.base_url, token=ADMIN_KEY) as client:
+        yield client
+
+
+async def gauges(process: ServerProcess) -> tuple[float, float]:
+    """The server's open connections and live subscriptions, from /metrics."""
+    async with httpx.AsyncClient(base_url=process.base_url, headers=AUTH) as http:
+        text = (await http.get("/metrics")).text
+    return metric(text, "switchboard_connections"), metric(text, "switchboard_subscriptions")
+
+
+async def private_board(admin: AsyncClient, slug: str) -> None:
+    await admin.create_board(slug, public=False)
+    await admin.put_widget(slug, "n", kind="number", value=0)  # seq 1
+
+
+async def collect(frames: AsyncIterator[Frame], into: list[Frame]) -> None:
+    async for frame in frames:
+        into.append(frame)
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def assert_each_once_in_order(frames: list[Frame], last: int) -> None:
+    """A snapshot at seq 1, then every event up to `last`: no gap, no duplicate."""
+    assert frames[0]["type"] == "snapshot"
+    assert [f["seq"] for f in frames] == list(range(1, last + 1))
+
+
+async def test_tokens_refreshed_in_band_across_three_expiries(
+    process: ServerProcess, admin: AsyncClient, slug: str
+) -> None:
+    await private_board(admin, slug)
+    tokens = Tokens(process, slug)
+    states: list[StateChange] = []
+    got: list[Frame] = []
+    async with AsyncClient(process.base_url) as viewer:
+        frames = viewer.watch(slug, get_token=tokens.mint, on_state=states.append)
+        watching = asyncio.create_task(collect(frames, got))
+        await eventually(lambda: len(got) == 1, 10)
+        first_expiry = time.time() + TTL
+        value = 0
+        while time.time() < first_expiry + 2 * TTL + 0.5:  # past three tokens' expiries
+            value += 1
+            await admin.set(slug, "n", value)
+            await asyncio.sleep(0.25)
+        await eventually(lambda: got[-1]["seq"] == value + 1, 10)
+        await asyncio.sleep(0.5)  # a duplicate would arrive now
+        await stop(watching)
+    assert_each_once_in_order(got, value + 1)
+    assert [f["data"]["value"] for f in got[1:]] == list(range(1, value + 1))
+    assert len(tokens.minted) >= 4  # the first and three refreshes at least
+    assert [s.state for s in states] == ["connecting", "connected", "closed"]  # one socket
+    await tokens.http.aclose()
+
+
+async def test_a_4101_reconnects_with_a_fresh_token_and_resumes(
+    process: ServerProcess, admin: AsyncClient, slug: str
+) -> None:
+    await private_board(admin, slug)
+    tokens = Tokens(process, slug)
+    first = await tokens.mint()
+    tokens.refuse_until = time.time() + TTL + 1  # no refresh in time: the token expires
+    states: list[StateChange] = []
+    got: list[Frame] = []
+    async with AsyncClient(process.base_url, token=first, retry=QUICK) as viewer:
+        frames = viewer.watch(slug, get_token=tokens.mint, on_state=states.append)
+        watching = asyncio.create_task(collect(frames, got))
+        await eventually(lambda: len(got) == 1, 10)
+        await eventually(lambda: any(s.state == "reconnecting" for s in states), TTL + 5)
+        for value in (1, 2, 3):  # around the reconnect: live, or replayed with `since`
+            await admin.set(slug, "n", value)
+        await eventually(lambda: got[-1]["seq"] == 4, 15)
+        await asyncio.sleep(0.5)
+        await stop(watching)
+    assert_each_once_in_order(got, 4)
+    closed = next(s for s in states if s.state == "reconnecting")
+    assert "4101" in closed.reason
+    assert states[-2].state == "connected"
+
+
+async def test_an_expired_token_without_get_token_raises_unauthorized(
+    process: ServerProcess, admin: AsyncClient, slug: str
+) -> None:
+    await private_board(admin, slug)
+    tokens = Tokens(process, slug)
+    states: list[StateChange] = []
+    async with AsyncClient(process.base_url, token=await tokens.mint()) as viewer:
+        frames = viewer.watch(slug, on_state=states.append)
+        assert (await anext(frames))["type"] == "snapshot"
+        with pytest.raises(Unauthorized):
+            await asyncio.wait_for(anext(frames), TTL + 5)
+    assert states[-1].state == "failed"
+    assert isinstance(states[-1].error, Unauthorized)
+    await tokens.http.aclose()
+
+
+async def test_several_boards_over_one_connection(
+    process: ServerProcess, admin: AsyncClient, slug: str
+) -> None:
+    boards = [f"{slug}-{i}" for i in range(3)]
+    for board in boards:
+        await admin.create_board(board, public=True)
+        await admin.put_widget(board, "n", kind="number", value=0)  # seq 1 each
+    got: list[Frame] = []
+    async with AsyncClient(process.base_url, token=ADMIN_KEY) as viewer:
+        watching = asyncio.create_task(collect(viewer.watch(*boards, since={boards[2]: 1}), got))
+        await eventually(lambda: len(got) == 2, 10)  # two snapshots; none for the third
+        for board in boards:
+            await admin.set(board, "n", 5)
+        await eventually(lambda: len(got) == 5, 10)
+        assert await gauges(process) == (1, 3)  # one WebSocket, three subscriptions
+        await stop(watching)
+    by_board = {
+        b: [(f["type"], f["seq"]) for f in got if f["channel"] == f"board:{b}"] for b in boards
+    }
+    assert by_board == {
+        boards[0]: [("snapshot", 1), ("event", 2)],
+        boards[1]: [("snapshot", 1), ("event", 2)],
+        boards[2]: [("event", 2)],
+    }
+
+    async with AsyncClient(process.base_url, token=ADMIN_KEY) as viewer:
+        async with viewer.connect() as live:
+            one, two = [await live.subscribe(b) for b in boards[:2]]
+            assert (await anext(one))["type"] == "snapshot"
+            assert one.state == "subscribed"
+            await two.unsubscribe()
+            assert two.state == "unsubscribed"
+            leftover = [f["type"] async for f in two]  # what came before; then it ends
+            assert set(leftover) <= {"snapshot"}
+            await admin.set(boards[0], "n", 6)
+            live_event = await asyncio.wait_for(anext(one), 10)
+            assert live_event["type"] == "event"
+            assert live_event["seq"] == 3
+            assert await gauges(process) == (1, 1)
+        assert live.state == "closed"
+        assert [f async for f in one] == []  # closing ends every subscription's iterator
+
+
+async def test_presence_join_and_leave(
+    process: ServerProcess, admin: AsyncClient, slug: str
+) -> None:
+    await admin.create_board(slug, public=True)
+    async with AsyncClient(process.base_url, token=ADMIN_KEY) as first, first.connect() as live:
+        sub = await live.subscribe(slug)
+        assert (await anext(sub))["type"] == "snapshot"
+        viewers = await sub.who()
+        assert viewers == {"bootstrap": 1}
+        async with AsyncClient(process.base_url) as second:  # anonymous
+            frames = second.watch(slug)
+            assert (await anext(frames))["type"] == "snapshot"
+            joined = await asyncio.wait_for(anext(sub), 10)
+            assert joined == {
+                "type": "presence",
+                "channel": f"board:{slug}",
+                "changed": {"anonymous": 1},
+            }
+            assert sub.viewers == {"bootstrap": 1, "anonymous": 1}
+            await frames.aclose()
+        left = await asyncio.wait_for(anext(sub), 10)
+        assert left == {"type": "presence", "channel": f"board:{slug}", "changed": {"anonymous": 0}}
+        assert sub.viewers == {"bootstrap": 1}
+
+
+async def test_a_down_server_is_reported_within_the_timeout_and_retried_forever(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    port = silent.getsockname()[1]
+    states: list[StateChange] = []
+    started = time.monotonic()
+    caplog.set_level(logging.INFO, logger="switchboard_client")
+    async with AsyncClient(f"http://127.0.0.1:{port}", timeout=1.5, retry=QUICK) as sb:
+        frames = sb.watch("ops", on_state=states.append)
+        watching = asyncio.create_task(collect(frames, []))
+        await eventually(lambda: any(s.state == "reconnecting" for s in states), 5)
+        first_failure = time.monotonic() - started
+        await eventually(lambda: len(states) >= 4, 10)  # it keeps going
+        await stop(watching)
+    silent.close()
+    assert first_failure < 1.5 + 1.0
+    retries = [s for s in states if s.state == "reconnecting"]
+    assert [s.attempt for s in retries[:3]] == [1, 2, 3]
+    assert retries[0].reason == "no answer within 1.5 s"
+    assert all(s.delay is not None and 0 < s.delay <= 0.5 for s in retries)
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert lines[0].startswith(f"127.0.0.1:{port}: no answer within 1.5 s; retry 1 in ")
+    assert len(lines) >= 3
+
+    refused = free_port()  # nothing listens: refused at once
+    states.clear()
+    async with AsyncClient(f"http://127.0.0.1:{refused}", retry=QUICK) as sb:
+        started = time.monotonic()
+        watching = asyncio.create_task(collect(sb.watch("ops", on_state=states.append), []))
+        await eventually(lambda: any(s.state == "reconnecting" for s in states), 5)
+        assert time.monotonic() - started < 1.0
+        await stop(watching)
+    assert states[1].reason == "connection refused"
+    assert states[-1].state == "closed"
