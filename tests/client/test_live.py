@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from switchboard_client import AsyncClient, Frame, RetryPolicy, StateChange, Unauthorized
+from switchboard_client import AsyncClient, Client, Frame, RetryPolicy, StateChange, Unauthorized
+from switchboard_client.tokens import expiry
 from tests.helpers import ADMIN_KEY, AUTH, ServerProcess, eventually, free_port, metric
 
 TTL = 2
@@ -46,16 +47,21 @@ async def admin(process: ServerProcess) -> AsyncIterator[AsyncClient]:
         yield client
 
 
+@pytest.fixture
+async def tokens(process: ServerProcess, admin: AsyncClient, slug: str) -> AsyncIterator[Tokens]:
+    """A private board `slug` with a widget `n` (seq 1), and its token minter."""
+    await admin.create_board(slug, public=False)
+    await admin.put_widget(slug, "n", kind="number", value=0)
+    minter = Tokens(process, slug)
+    yield minter
+    await minter.http.aclose()
+
+
 async def gauges(process: ServerProcess) -> tuple[float, float]:
     """The server's open connections and live subscriptions, from /metrics."""
     async with httpx.AsyncClient(base_url=process.base_url, headers=AUTH) as http:
         text = (await http.get("/metrics")).text
     return metric(text, "switchboard_connections"), metric(text, "switchboard_subscriptions")
-
-
-async def private_board(admin: AsyncClient, slug: str) -> None:
-    await admin.create_board(slug, public=False)
-    await admin.put_widget(slug, "n", kind="number", value=0)  # seq 1
 
 
 async def collect(frames: AsyncIterator[Frame], into: list[Frame]) -> None:
@@ -76,17 +82,16 @@ def assert_each_once_in_order(frames: list[Frame], last: int) -> None:
 
 
 async def test_tokens_refreshed_in_band_across_three_expiries(
-    process: ServerProcess, admin: AsyncClient, slug: str
+    process: ServerProcess, admin: AsyncClient, tokens: Tokens, slug: str
 ) -> None:
-    await private_board(admin, slug)
-    tokens = Tokens(process, slug)
     states: list[StateChange] = []
     got: list[Frame] = []
     async with AsyncClient(process.base_url) as viewer:
         frames = viewer.watch(slug, get_token=tokens.mint, on_state=states.append)
         watching = asyncio.create_task(collect(frames, got))
         await eventually(lambda: len(got) == 1, 10)
-        first_expiry = time.time() + TTL
+        first_expiry = expiry(tokens.minted[0])
+        assert first_expiry is not None
         value = 0
         while time.time() < first_expiry + 2 * TTL + 0.5:  # past three tokens' expiries
             value += 1
@@ -99,14 +104,11 @@ async def test_tokens_refreshed_in_band_across_three_expiries(
     assert [f["data"]["value"] for f in got[1:]] == list(range(1, value + 1))
     assert len(tokens.minted) >= 4  # the first and three refreshes at least
     assert [s.state for s in states] == ["connecting", "connected", "closed"]  # one socket
-    await tokens.http.aclose()
 
 
 async def test_a_4101_reconnects_with_a_fresh_token_and_resumes(
-    process: ServerProcess, admin: AsyncClient, slug: str
+    process: ServerProcess, admin: AsyncClient, tokens: Tokens, slug: str
 ) -> None:
-    await private_board(admin, slug)
-    tokens = Tokens(process, slug)
     first = await tokens.mint()
     tokens.refuse_until = time.time() + TTL + 1  # no refresh in time: the token expires
     states: list[StateChange] = []
@@ -128,10 +130,8 @@ async def test_a_4101_reconnects_with_a_fresh_token_and_resumes(
 
 
 async def test_an_expired_token_without_get_token_raises_unauthorized(
-    process: ServerProcess, admin: AsyncClient, slug: str
+    process: ServerProcess, tokens: Tokens, slug: str
 ) -> None:
-    await private_board(admin, slug)
-    tokens = Tokens(process, slug)
     states: list[StateChange] = []
     async with AsyncClient(process.base_url, token=await tokens.mint()) as viewer:
         frames = viewer.watch(slug, on_state=states.append)
@@ -140,7 +140,6 @@ async def test_an_expired_token_without_get_token_raises_unauthorized(
             await asyncio.wait_for(anext(frames), TTL + 5)
     assert states[-1].state == "failed"
     assert isinstance(states[-1].error, Unauthorized)
-    await tokens.http.aclose()
 
 
 async def test_several_boards_over_one_connection(
@@ -246,3 +245,28 @@ async def test_a_down_server_is_reported_within_the_timeout_and_retried_forever(
         await stop(watching)
     assert states[1].reason == "connection refused"
     assert states[-1].state == "closed"
+
+
+def test_the_sync_client_watches_two_boards_and_asks_who(process: ServerProcess, slug: str) -> None:
+    boards = [f"{slug}-a", f"{slug}-b"]
+    with Client(process.base_url, token=ADMIN_KEY) as sb:
+        for board in boards:
+            sb.create_board(board, public=True)
+        frames = sb.watch(*boards)
+        assert [(f["type"], f["channel"]) for f in (next(frames), next(frames))] == [
+            ("snapshot", f"board:{boards[0]}"),
+            ("snapshot", f"board:{boards[1]}"),
+        ]
+        sb.put_widget(boards[1], "n", kind="number", value=1)
+        event = next(frames)
+        assert (event["channel"], event["seq"]) == (f"board:{boards[1]}", 1)
+        frames.close()
+
+        with sb.connect() as live:
+            sub = live.subscribe(boards[0])
+            assert next(iter(sub))["type"] == "snapshot"
+            assert (sub.state, live.state) == ("subscribed", "connected")
+            assert sub.who() == {"bootstrap": 1}
+            sub.unsubscribe()
+            assert sub.state == "unsubscribed"
+        assert live.state == "closed"

@@ -32,6 +32,7 @@ from switchboard_client.retry import NO_RETRY, RetryPolicy
 from switchboard_client.states import State, StateChange
 from switchboard_client.subscription import LiveFrame, Presence, Subscription, SubscriptionState
 from switchboard_client.sync import Client
+from switchboard_client.sync_live import SyncLive, SyncSubscription
 from switchboard_client.tokens import TokenSource
 from switchboard_client.watch import Event, Frame, Snapshot
 
@@ -62,6 +63,8 @@ __all__ = [
     "Subscription",
     "SubscriptionState",
     "SwitchboardError",
+    "SyncLive",
+    "SyncSubscription",
     "TokenSource",
     "Unauthorized",
     "Unavailable",

@@ -14,9 +14,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -30,7 +37,7 @@ from switchboard_client.errors import (
     raised_for,
 )
 from switchboard_client.retry import RetryPolicy
-from switchboard_client.states import State, StateChange, describe, log_retry
+from switchboard_client.states import TIMEOUTS, State, StateChange, describe, log_retry
 from switchboard_client.subscription import Item, Subscription
 from switchboard_client.tokens import (
     REFRESH_MARGIN,
@@ -53,6 +60,7 @@ from switchboard_client.watch import (
 )
 
 log = logging.getLogger("switchboard_client")
+T = TypeVar("T")
 
 AUTH_ID = "auth"
 """The `id` of this client's `auth` frames; subscribe replies use the channel as theirs."""
@@ -171,19 +179,13 @@ class Live:
 
     async def ask_presence(self, sub: Subscription) -> dict[str, int]:
         """Send `presence` for `sub` once it is subscribed; the reply's viewers."""
-        try:
-            await asyncio.wait_for(sub.subscribed.wait(), self.timeout)
-        except TimeoutError:
-            raise ConnectionFailed(f"{sub.channel} is not subscribed yet") from None
+        await within(sub.subscribed.wait(), self.timeout, f"{sub.channel} is not subscribed")
         ws = self._ws
         if ws is None:
             raise ConnectionFailed("not connected")
         asked = self._asks[sub.channel] = asyncio.get_running_loop().create_future()
         await self._send(ws, {"type": "presence", "channel": sub.channel, "id": WHO + sub.channel})
-        try:
-            reply = await asyncio.wait_for(asked, self.timeout)
-        except TimeoutError:
-            raise ConnectionFailed(f"no presence reply within {self.timeout:g} s") from None
+        reply = await within(asked, self.timeout, "no answer to presence")
         sub.viewers = {who: n for who, n in reply["viewers"].items() if n}
         return dict(reply["viewers"])
 
@@ -244,7 +246,7 @@ class Live:
         except InvalidStatus as refused:
             refuse_handshake(refused.response.status_code)
             return refused
-        except (OSError, TimeoutError, InvalidHandshake, Reconnect, TokenUnavailable) as exc:
+        except (OSError, *TIMEOUTS, InvalidHandshake, Reconnect, TokenUnavailable) as exc:
             return exc
         finally:
             self._disconnected()
@@ -354,9 +356,9 @@ class Live:
         self._authed = asyncio.get_running_loop().create_future()
         await self._send(ws, {"type": "auth", "token": token, "id": AUTH_ID})
         try:
-            reply = await asyncio.wait_for(self._authed, self.timeout)
-        except (TimeoutError, ConnectionFailed) as exc:
-            raise RefreshFailed(f"no answer to auth: {exc}") from exc
+            reply = await within(self._authed, self.timeout, "no answer to auth")
+        except ConnectionFailed as exc:
+            raise RefreshFailed(str(exc)) from exc
         if reply.get("type") != "authed":
             raise RefreshFailed(f"refused: {reply.get('message')}")
         self.token = token
@@ -382,6 +384,17 @@ class Live:
                 self._on_state(change)
             except Exception:  # the caller's callback must not take the connection down
                 log.exception("on_state callback failed")
+
+
+async def within(step: Awaitable[T], seconds: float, what: str) -> T:
+    """`step`'s result, or `ConnectionFailed` after `seconds` (not `asyncio.wait_for`:
+    its timeout is not the builtin `TimeoutError` on Python 3.10)."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        raise ConnectionFailed(f"{what} within {seconds:g} s")
+    return task.result()
 
 
 async def watch_boards(

@@ -3,6 +3,7 @@ logged at INFO for each failed attempt (the CLI shows those lines as retry progr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -15,6 +16,8 @@ State = Literal["connecting", "connected", "reconnecting", "closed", "failed"]
 next), `closed` (by the caller), `failed` (for good: `error` is what `watch` raises)."""
 
 log = logging.getLogger("switchboard_client")
+TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
+"""Both timeouts: distinct classes on Python 3.10 (where some libraries raise the second)."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ def describe(exc: BaseException, timeout: float) -> str:
     """What failed, in a few words: "connection refused", "no answer within 10 s"."""
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TIMEOUTS):
         return f"no answer within {timeout:g} s"
     if isinstance(exc, ConnectionClosed):
         if exc.rcvd is None:
