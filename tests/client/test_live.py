@@ -190,6 +190,7 @@ async def test_presence_join_and_leave(
 ) -> None:
     await admin.create_board(slug, public=True)
     async with AsyncClient(process.base_url, token=ADMIN_KEY) as first, first.connect() as live:
+        changes = live.states()
         sub = await live.subscribe(slug)
         assert (await anext(sub))["type"] == "snapshot"
         viewers = await sub.who()
@@ -208,6 +209,7 @@ async def test_presence_join_and_leave(
         left = await asyncio.wait_for(anext(sub), 10)
         assert left == {"type": "presence", "channel": f"board:{slug}", "changed": {"anonymous": 0}}
         assert sub.viewers == {"bootstrap": 1}
+    assert [c.state async for c in changes] == ["connecting", "connected", "closed"]
 
 
 async def test_a_down_server_is_reported_within_the_timeout_and_retried_forever(

@@ -148,6 +148,7 @@ class Live:
         if channel in self._subs and not self._subs[channel].ended:
             raise ValueError(f"already subscribed to {board!r} on this connection")
         sub = self._subs[channel] = Subscription(self, board, since, sink)
+        self.start()
         if self.state == "failed":
             sub.fail(cast(SwitchboardError, self._error))
         elif self._ws is not None:
@@ -162,12 +163,17 @@ class Live:
         sub.end()
         if self._ws is not None:
             with contextlib.suppress(ConnectionClosed):
-                await self._send(self._ws, {"type": "unsubscribe", "channel": sub.channel})
+                await self._send(
+                    self._ws, {"type": "unsubscribe", "channel": sub.channel, "id": sub.channel}
+                )
 
-    async def states(self) -> AsyncIterator[StateChange]:
-        """The state changes from now on, until `closed` or `failed`."""
+    def states(self) -> AsyncIterator[StateChange]:
+        """The state changes from this call on, until `closed` or `failed`."""
         queue: asyncio.Queue[StateChange] = asyncio.Queue()
         self._watchers.append(queue)
+        return self._drain(queue)
+
+    async def _drain(self, queue: asyncio.Queue[StateChange]) -> AsyncIterator[StateChange]:
         try:
             while True:
                 change = await queue.get()
@@ -283,9 +289,9 @@ class Live:
             return
         sub = self._subs.get(str(frame.get("channel") or ident))
         if sub is None:
-            if kind == "error":
+            if kind == "error" and "channel" not in frame and ident is None:
                 self._connection_error(frame)
-            return
+            return  # a late frame of a board unsubscribed meanwhile
         if kind == "subscribed":  # this connection works: the next failure starts over
             self._failures = self._refusals = 0
         sub.accept(frame)

@@ -76,7 +76,8 @@ class Position:
         self.reset = False
 
     def accept(self, frame: dict[str, Any]) -> Frame | None:
-        """The frame to yield for `frame`, if any; raises on an error, `Reconnect` on a gap."""
+        """The frame to yield for `frame` (a snapshot, event or reset), if any; `Reconnect`
+        on a gap."""
         match frame.get("type"):
             case "snapshot":
                 self.seq, frame["reset"], self.reset = frame["seq"], self.reset, False
@@ -91,11 +92,6 @@ class Position:
                 return frame  # type: ignore[return-value]
             case "reset":
                 self.reset = True
-            case "error":
-                code, message = str(frame.get("code")), str(frame.get("message"))
-                if code in RETRIED_ERRORS:
-                    raise Reconnect(f"{code}: {message}")
-                raise raised_for(code, message)
         return None
 
 
