@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import (
@@ -26,7 +27,6 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -270,7 +270,7 @@ class Live:
             refresher = asyncio.get_running_loop().create_task(self._refresh(ws))
         try:
             while True:
-                await self._dispatch(ws, orjson.loads(await ws.recv()))
+                await self._dispatch(ws, json.loads(await ws.recv()))
         except asyncio.CancelledError:
             await ws.close()  # closed by the caller: a normal closure, not 1011
             raise
@@ -379,7 +379,7 @@ class Live:
             await self._send(ws, frame)
 
     async def _send(self, ws: ClientConnection, frame: dict[str, Any]) -> None:
-        await ws.send(orjson.dumps(frame).decode())
+        await ws.send(json.dumps(frame, separators=(",", ":")))
 
     def _report(self, change: StateChange) -> None:
         self.state = change.state
