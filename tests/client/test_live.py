@@ -10,13 +10,31 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from switchboard_client import AsyncClient, Client, Frame, RetryPolicy, StateChange, Unauthorized
+from switchboard_client import (
+    AsyncClient,
+    Client,
+    Frame,
+    NotFound,
+    RetryPolicy,
+    StateChange,
+    Unauthorized,
+)
 from switchboard_client.tokens import expiry
-from tests.helpers import ADMIN_KEY, AUTH, ServerProcess, eventually, free_port, metric
+from tests.client.conftest import embedded_env
+from tests.helpers import (
+    ADMIN_KEY,
+    AUTH,
+    ServerProcess,
+    eventually,
+    free_port,
+    metric,
+    spawn_server,
+)
 
 TTL = 2
 """Seconds a minted token lives: three expiries fit in a few seconds."""
@@ -272,3 +290,87 @@ def test_the_sync_client_watches_two_boards_and_asks_who(process: ServerProcess,
             sub.unsubscribe()
             assert sub.state == "unsubscribed"
         assert live.state == "closed"
+
+
+async def test_a_failed_board_ends_its_subscription_only(
+    process: ServerProcess, admin: AsyncClient, slug: str
+) -> None:
+    await admin.create_board(slug, public=True)
+    async with (
+        AsyncClient(process.base_url, token=ADMIN_KEY) as viewer,
+        viewer.connect() as live,
+    ):
+        missing = await live.subscribe(f"{slug}-missing")
+        board = await live.subscribe(slug)
+        with pytest.raises(NotFound):
+            await asyncio.wait_for(anext(missing), 10)
+        assert missing.state == "failed"
+        assert isinstance(missing.error, NotFound)
+        assert (await asyncio.wait_for(anext(board), 10))["type"] == "snapshot"
+        await admin.put_widget(slug, "n", kind="number", value=1)
+        created = await asyncio.wait_for(anext(board), 10)
+        assert created["type"] == "event"
+        assert created["seq"] == 1
+        assert (board.state, live.state) == ("subscribed", "connected")
+
+
+async def test_tokens_the_server_refuses_end_in_unauthorized(
+    process: ServerProcess, admin: AsyncClient, slug: str
+) -> None:
+    await admin.create_board(slug, public=False)
+    asked: list[int] = []
+
+    def get_token() -> str:  # a plain callable: the client accepts both kinds
+        asked.append(1)
+        return "sbk_not-a-key"
+
+    states: list[StateChange] = []
+    async with AsyncClient(process.base_url, retry=QUICK) as viewer:
+        frames = viewer.watch(slug, get_token=get_token, on_state=states.append)
+        with pytest.raises(Unauthorized):
+            await asyncio.wait_for(anext(frames), 20)
+    assert len(asked) == 4  # the first connection's, then one per 4101, three in all
+    assert [s.attempt for s in states if s.state == "reconnecting"] == [1, 2, 3]
+    assert states[-1].state == "failed"
+
+
+async def test_several_boards_resume_across_a_killed_server(
+    tmp_path: Path, slug: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="switchboard_client")
+    port = free_port()
+    server = await spawn_server(embedded_env(tmp_path), port=port, cwd=str(tmp_path))
+    boards = [f"{slug}-a", f"{slug}-b"]
+    got: list[Frame] = []
+    states: list[StateChange] = []
+    try:
+        async with AsyncClient(server.base_url, token=ADMIN_KEY) as admin:
+            for board in boards:
+                await admin.create_board(board)
+                await admin.put_widget(board, "n", kind="number", value=0)  # seq 1
+        async with AsyncClient(server.base_url, token=ADMIN_KEY, retry=QUICK) as viewer:
+            frames = viewer.watch(*boards, on_state=states.append)
+            watching = asyncio.create_task(collect(frames, got))
+            await eventually(lambda: len(got) == 2, 10)
+            server.kill()  # SIGKILL: no close frame
+            await asyncio.to_thread(server.process.wait, 10)
+            await eventually(lambda: len(states) >= 5, 10)  # retrying while it is down
+            server = await spawn_server(embedded_env(tmp_path), port=port, cwd=str(tmp_path))
+            async with AsyncClient(server.base_url, token=ADMIN_KEY) as admin:
+                for value in (1, 2, 3):  # around the reconnect: live, or replayed
+                    for board in boards:
+                        await admin.set(board, "n", value)
+            await eventually(lambda: len(got) == 8, 15)
+            await asyncio.sleep(0.5)  # a duplicate would arrive now
+            await stop(watching)
+    finally:
+        server.stop()
+    for board in boards:
+        mine = [f for f in got if f["channel"] == f"board:{board}"]
+        assert_each_once_in_order(mine, 4)
+    retries = [s for s in states if s.state == "reconnecting"]
+    assert [s.attempt for s in retries] == list(range(1, len(retries) + 1))
+    assert [s.state for s in states][-2:] == ["connected", "closed"]
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert lines[0].startswith(f"127.0.0.1:{port}: connection lost; retry 1 in ")
+    assert lines[1].startswith(f"127.0.0.1:{port}: connection refused; retry 2 in ")

@@ -367,7 +367,7 @@ class Live:
             raise RefreshFailed(str(exc)) from exc
         if reply.get("type") != "authed":
             raise RefreshFailed(f"refused: {reply.get('message')}")
-        self.token = token
+        self.token, self._refusals = token, 0
         log.debug("%s: credential refreshed in band", self._where)
         return parse_expires_at(reply.get("expires_at"))
 
