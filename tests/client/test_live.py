@@ -374,3 +374,4 @@ async def test_several_boards_resume_across_a_killed_server(
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert lines[0].startswith(f"127.0.0.1:{port}: connection lost; retry 1 in ")
     assert lines[1].startswith(f"127.0.0.1:{port}: connection refused; retry 2 in ")
+    assert lines[-1] == f"127.0.0.1:{port}: connected again"

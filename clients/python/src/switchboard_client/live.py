@@ -132,7 +132,7 @@ class Live:
                 await self._task
         for sub in self._subs.values():
             sub.end()
-        if self.state != "failed":
+        if self.state not in ("failed", "closed"):
             self._report(StateChange("closed"))
 
     async def subscribe(self, board: str, *, since: int | None = None) -> Subscription:
@@ -145,6 +145,8 @@ class Live:
     ) -> Subscription:
         """`subscribe`, its frames going to `sink` (shared by several boards) if given."""
         channel = f"board:{board}"
+        if self.state == "closed":
+            raise RuntimeError("this connection is closed: connect() again")
         if channel in self._subs and not self._subs[channel].ended:
             raise ValueError(f"already subscribed to {board!r} on this connection")
         sub = self._subs[channel] = Subscription(self, board, since, sink)
@@ -265,6 +267,8 @@ class Live:
         for sub in pending:
             await self._send_subscribe(ws, sub)
         self._report(StateChange("connected"))
+        if self._failures:
+            log.info("%s: connected again", self._where)
         refresher = None
         if self._get_token is not None:
             refresher = asyncio.get_running_loop().create_task(self._refresh(ws))
