@@ -27,8 +27,13 @@ from switchboard_client.errors import (
     Unavailable,
     ValidationError,
 )
+from switchboard_client.live import Live
 from switchboard_client.retry import NO_RETRY, RetryPolicy
+from switchboard_client.states import State, StateChange
+from switchboard_client.subscription import LiveFrame, Presence, Subscription, SubscriptionState
 from switchboard_client.sync import Client
+from switchboard_client.sync_live import SyncLive, SyncSubscription
+from switchboard_client.tokens import TokenSource
 from switchboard_client.types import (
     Board,
     BoardPage,
@@ -60,18 +65,28 @@ __all__ = [
     "Frame",
     "HistoryExpired",
     "Key",
+    "Live",
+    "LiveFrame",
     "NewKey",
     "NotFound",
     "PayloadTooLarge",
     "Point",
     "PreconditionFailed",
+    "Presence",
     "RateLimited",
     "RetryPolicy",
     "Role",
     "Snapshot",
+    "State",
+    "StateChange",
+    "Subscription",
+    "SubscriptionState",
     "SwitchboardError",
+    "SyncLive",
+    "SyncSubscription",
     "Token",
     "TokenRole",
+    "TokenSource",
     "Unauthorized",
     "Unavailable",
     "ValidationError",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -19,9 +19,11 @@ from urllib.parse import quote
 import httpx
 
 from switchboard_client import types as api
-from switchboard_client import watch as watching
 from switchboard_client.errors import ConnectionFailed, from_response
+from switchboard_client.live import Live, watch_boards
 from switchboard_client.retry import RETRIED_STATUSES, Budget, RetryPolicy, retry_after, unsent
+from switchboard_client.states import StateChange
+from switchboard_client.tokens import REFRESH_MARGIN, TokenSource
 from switchboard_client.watch import Event, Frame
 
 log = logging.getLogger("switchboard_client")
@@ -297,20 +299,53 @@ class AsyncClient:
         path = f"/api/keys/{quote(key_id, safe='')}"
         await self._write("DELETE", path, None, key=idempotency_key)
 
-    def watch(self, board: str, *, since: int | None = None) -> AsyncGenerator[Frame, None]:
-        """The board live: a `Snapshot` first (unless `since` is given: then the events after
-        it), then every `Event`, in seq order, each once. It reconnects by itself (with
-        backoff) and resumes from the last seq it yielded; a `Snapshot` with `reset` True
-        replaces the board when the history to resume from is gone. Ends only when the
-        caller stops iterating (`aclose()`, or leaving an `async for`), or with
-        `Unauthorized`, `NotFound`, `Forbidden` or `ConnectionClosed`."""
-        return watching.watch(
+    def connect(
+        self,
+        *,
+        get_token: TokenSource | None = None,
+        on_state: Callable[[StateChange], None] | None = None,
+        refresh_margin: float = REFRESH_MARGIN,
+    ) -> Live:
+        """One live WebSocket for any number of boards: `async with sb.connect() as live:`,
+        then `sub = await live.subscribe(board, since=None)` and `async for frame in sub`.
+        It reconnects by itself, forever (each attempt bounded by `timeout`, each retry
+        logged at INFO and reported to `on_state`), and resumes every subscription from
+        the last seq it delivered. With `get_token` (a plain or async callable returning a
+        fresh token), the credential is refreshed before it expires, and a close 4101
+        reconnects with a fresh token instead of raising `Unauthorized`."""
+        return Live(
             ws_url(self.base_url),
-            f"board:{board}",
-            headers=self._headers,
-            since=since,
+            token=self._headers.get("Authorization", "").removeprefix("Bearer ") or None,
+            get_token=get_token,
+            timeout=self._http.timeout.connect or 10.0,
             policy=self.retry,
+            on_state=on_state,
+            refresh_margin=refresh_margin,
         )
+
+    def watch(
+        self,
+        *boards: str,
+        since: int | Mapping[str, int] | None = None,
+        get_token: TokenSource | None = None,
+        on_state: Callable[[StateChange], None] | None = None,
+    ) -> AsyncGenerator[Frame, None]:
+        """Boards live, over one connection: for each, a `Snapshot` first (unless its
+        `since` is given: then the events after it), then every `Event`, in seq order,
+        each once; frames of several boards come interleaved (`channel` says whose).
+        `since` is a seq for one board, or `{board: seq}`. It reconnects by itself (with
+        backoff) and resumes each board from the last seq it yielded; a `Snapshot` with
+        `reset` True replaces a board whose history to resume from is gone. Ends only
+        when the caller stops iterating (`aclose()`, or leaving an `async for`), or with
+        `Unauthorized`, `NotFound`, `Forbidden` or `ConnectionClosed`. `get_token` and
+        `on_state` are `connect`'s."""
+        if not boards:
+            raise ValueError("watch needs at least one board")
+        if isinstance(since, int) and len(boards) > 1:
+            raise ValueError("since=N is for one board: pass {board: seq, ...} for several")
+        positions = {boards[0]: since} if isinstance(since, int) else dict(since or {})
+        live = self.connect(get_token=get_token, on_state=on_state)
+        return watch_boards(live, boards, positions)
 
     async def _read(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         return (await self._request("GET", path, params=params)).json()

@@ -18,6 +18,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from switchboard_client.aio import DEFAULT_TIMEOUT, AsyncClient
 from switchboard_client.retry import RetryPolicy
+from switchboard_client.states import StateChange
+from switchboard_client.sync_live import SyncLive
+from switchboard_client.tokens import REFRESH_MARGIN, TokenSource
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -113,6 +116,23 @@ class Client:
     list_keys = _blocking(AsyncClient.list_keys)
     revoke_key = _blocking(AsyncClient.revoke_key)
     watch = _iterating(AsyncClient.watch)
+
+    def connect(
+        self,
+        *,
+        get_token: TokenSource | None = None,
+        on_state: Callable[[StateChange], None] | None = None,
+        refresh_margin: float = REFRESH_MARGIN,
+    ) -> SyncLive:
+        """`AsyncClient.connect`, for plain code: `with sb.connect() as live:`, then
+        `for frame in live.subscribe(board):`. `get_token` and `on_state` are called on
+        the client's own thread (keep them quick)."""
+        return SyncLive(
+            self,
+            self._async.connect(
+                get_token=get_token, on_state=on_state, refresh_margin=refresh_margin
+            ),
+        )
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
         """Run `work` on the loop thread and wait; if the wait is interrupted (Ctrl-C),

@@ -1,23 +1,17 @@
-"""`watch`: a board's snapshot and events over the WebSocket, resumed across reconnects.
+"""A board's frames as `watch` yields them, each board's position, and which failures end it.
 
-The loop keeps one position, the last seq it yielded. Each connection subscribes
-with `since` = that position (none on the very first, which then starts with a
-snapshot), so the server replays exactly what was missed; an event at or below
-the position is a duplicate and is dropped, and one beyond position + 1 (a gap,
-which this server never sends) makes it reconnect and replay from the position.
+Each subscription keeps one position, the last seq it yielded. Each connection
+subscribes with `since` = that position (none on the very first, which then starts
+with a snapshot), so the server replays exactly what was missed; an event at or
+below the position is a duplicate and is dropped, and one beyond position + 1 (a
+gap, which this server never sends) makes it reconnect and replay from the position.
 A `reset` (history no longer retained) is folded into the snapshot after it.
+The connection that carries them: live.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
-from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Literal, TypedDict
-
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from switchboard_client.errors import (
     BY_STATUS,
@@ -27,9 +21,7 @@ from switchboard_client.errors import (
 )
 from switchboard_client.errors import ConnectionClosed as Closed
 from switchboard_client.redaction import quiet_logger
-from switchboard_client.retry import RetryPolicy
 
-log = logging.getLogger("switchboard_client")
 WS_LOG = quiet_logger("switchboard_client.websockets")
 """The `websockets` library's lines for the client's connections (its DEBUG lines hold the
 handshake's `Authorization` header), with credentials redacted before any handler runs."""
@@ -76,45 +68,6 @@ class Reconnect(Exception):
     """This connection cannot go on, but another one can: back off and reconnect."""
 
 
-async def watch(
-    url: str,
-    channel: str,
-    *,
-    headers: Mapping[str, str],
-    since: int | None,
-    policy: RetryPolicy,
-) -> AsyncGenerator[Frame, None]:
-    """Snapshots and events of `channel`, in seq order, each once, reconnecting forever
-    (with backoff) until the consumer stops or a fatal failure is raised."""
-    position = Position(since)
-    failures = 0
-    while True:
-        pause = 0.0
-        try:
-            async with connect(
-                url, additional_headers=dict(headers), max_size=MAX_FRAME_BYTES, logger=WS_LOG
-            ) as ws:
-                await subscribe(ws, channel, position.seq)
-                while True:
-                    frame = json.loads(await ws.recv())
-                    if frame.get("type") == "subscribed":
-                        failures = 0
-                    elif (ready := position.accept(frame)) is not None:
-                        yield ready
-        except ConnectionClosed as closed:
-            code = closed.rcvd.code if closed.rcvd is not None else 1006
-            refuse_close(code, closed.rcvd.reason if closed.rcvd is not None else "")
-            pause = SLOW_DOWN.get(code, 0.0)
-            log.debug("watch %s: closed with %s, reconnecting", channel, code)
-        except InvalidStatus as refused:
-            refuse_handshake(refused.response.status_code)
-            log.debug("watch %s: handshake refused (%s)", channel, refused.response.status_code)
-        except (OSError, TimeoutError, InvalidHandshake, Reconnect) as exc:
-            log.debug("watch %s: %r, reconnecting", channel, exc)
-        failures += 1
-        await asyncio.sleep(max(pause, policy.delay(failures)))
-
-
 class Position:
     """What has been yielded so far: drops duplicates, spots gaps, marks reset snapshots."""
 
@@ -123,7 +76,8 @@ class Position:
         self.reset = False
 
     def accept(self, frame: dict[str, Any]) -> Frame | None:
-        """The frame to yield for `frame`, if any; raises on an error, `Reconnect` on a gap."""
+        """The frame to yield for `frame` (a snapshot, event or reset), if any; `Reconnect`
+        on a gap."""
         match frame.get("type"):
             case "snapshot":
                 self.seq, frame["reset"], self.reset = frame["seq"], self.reset, False
@@ -138,19 +92,7 @@ class Position:
                 return frame  # type: ignore[return-value]
             case "reset":
                 self.reset = True
-            case "error":
-                code, message = str(frame.get("code")), str(frame.get("message"))
-                if code in RETRIED_ERRORS:
-                    raise Reconnect(f"{code}: {message}")
-                raise raised_for(code, message)
         return None
-
-
-async def subscribe(ws: ClientConnection, channel: str, since: int | None) -> None:
-    frame: dict[str, Any] = {"type": "subscribe", "channel": channel, "id": "watch"}
-    if since is not None:
-        frame["since"] = since
-    await ws.send(json.dumps(frame, separators=(",", ":")))
 
 
 def refuse_close(code: int, reason: str) -> None:
