@@ -20,6 +20,7 @@ import httpx
 from switchboard_client import watch as watching
 from switchboard_client.errors import ConnectionFailed, from_response
 from switchboard_client.retry import RETRIED_STATUSES, Budget, RetryPolicy, retry_after, unsent
+from switchboard_client.urls import server_url
 from switchboard_client.watch import Event, Frame
 
 log = logging.getLogger("switchboard_client")
@@ -48,7 +49,7 @@ class AsyncClient:
         timeout: float = 10.0,
         retry: RetryPolicy = RetryPolicy(),
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = server_url(base_url)
         self.retry = retry
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(

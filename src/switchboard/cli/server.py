@@ -1,41 +1,50 @@
-"""The `switchboard` command: serve, migrate, and a small client for shells."""
+"""`serve`, `migrate` and `keys`: the commands that run or change the server's store.
+
+Each imports the server (FastAPI, SQLAlchemy, uvicorn, pydantic-settings) inside the
+command, so `switchboard push --help` and the other client commands never load it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import os
 import shutil
 import tempfile
 from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
-import uvicorn
 
-from switchboard.config import Settings
-from switchboard.errors import AppError
-from switchboard.logs import logging_config
-from switchboard.store.db import Database
+from switchboard.cli.output import USAGE, fail, note
+from switchboard.database_url import shown
 
 if TYPE_CHECKING:
-    from switchboard_client import SwitchboardError
-
-app = typer.Typer(
-    help="Switchboard: live dashboards over REST, WebSocket and SSE.", no_args_is_help=True
-)
+    from switchboard.config import Settings
+    from switchboard.store.db import Database
 
 
-@app.command()
+def settings() -> Settings:
+    """The environment's settings, or exit 2 with one line per bad variable."""
+    from switchboard.config import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            note(f"error: {problem}")
+        raise typer.Exit(USAGE) from None
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Run the server (the embedded SQLite store migrates itself)."""
-    settings = Settings()
-    if workers > 1 and (settings.is_sqlite or settings.is_memory_broker):
+    import uvicorn
+
+    config = settings()
+    if workers > 1 and (config.is_sqlite or config.is_memory_broker):
         raise typer.BadParameter(
             "several workers need PostgreSQL and Redis: set SWITCHBOARD_DATABASE_URL "
             "and SWITCHBOARD_BROKER_URL (the embedded default is one process)",
@@ -49,7 +58,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        **server_options(settings),
+        **server_options(config),
     )
 
 
@@ -75,6 +84,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
     the fast path (`Settings.ws_compression`), so it is off by default; frames beyond
     `ws_max_message_bytes` close the connection with 1009.
     """
+    from switchboard.logs import logging_config
+
     return {
         "loop": "uvloop",
         "http": "httptools",
@@ -92,27 +103,47 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-@app.command()
 def migrate() -> None:
     """Apply the database migrations to SWITCHBOARD_DATABASE_URL."""
     from switchboard.store import migrate as migrations
 
-    url = Settings().database_url
+    url = store_url()
     asyncio.run(migrations.upgrade(url))
     typer.echo("database is at the latest revision")
 
 
 keys_app = typer.Typer(help="API keys in the configured store.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
 
 
-async def _open_store() -> Database:
+def store_url() -> str:
+    """The configured store's URL, after saying on stderr which store the command acts on
+    (stdout stays the command's result: `keys create` prints only the secret)."""
+    url = settings().database_url
+    note(f"database: {shown(url)}")
+    return url
+
+
+async def open_store(url: str) -> Database:
+    """The store at `url`; an SQLite one is migrated first (it has no `migrate` step)."""
     from switchboard.store import migrate as migrations
+    from switchboard.store.db import Database
 
-    settings = Settings()
-    if settings.is_sqlite:
-        await migrations.upgrade(settings.database_url)
-    return Database(settings.database_url)
+    if url.startswith("sqlite"):
+        await migrations.upgrade(url)
+    return Database(url)
+
+
+async def create_key(url: str, *, role: str, boards: list[str] | None, name: str) -> str:
+    """Make an API key in the store at `url`; its secret (shown this once)."""
+    from switchboard.store import keys
+
+    db = await open_store(url)
+    try:
+        async with db.transaction() as tx:
+            new = await keys.create_key(tx, role=role, boards=boards, name=name)
+        return new.secret
+    finally:
+        await db.dispose()
 
 
 @keys_app.command("create")
@@ -125,21 +156,11 @@ def keys_create(
 ) -> None:
     """Create an API key and print it (the only time it is shown)."""
     from switchboard.auth.principal import Role
-    from switchboard.store import keys
 
     if role not in {r.value for r in Role}:
         raise typer.BadParameter("must be admin, write or read", param_hint="--role")
-
-    async def run() -> str:
-        db = await _open_store()
-        try:
-            async with db.transaction() as tx:
-                new = await keys.create_key(tx, role=role, boards=board or None, name=name)
-            return new.secret
-        finally:
-            await db.dispose()
-
-    typer.echo(asyncio.run(run()))
+    url = store_url()
+    typer.echo(asyncio.run(create_key(url, role=role, boards=board or None, name=name)))
 
 
 @keys_app.command("list")
@@ -147,8 +168,10 @@ def keys_list() -> None:
     """List keys (ids, roles, boards; never secrets)."""
     from switchboard.store import keys
 
+    url = store_url()
+
     async def run() -> None:
-        db = await _open_store()
+        db = await open_store(url)
         try:
             async with db.read() as session:
                 for key in await keys.list_keys(session):
@@ -164,10 +187,13 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
     """Revoke a key; running workers stop accepting it within SWITCHBOARD_KEY_CACHE_TTL."""
+    from switchboard.errors import AppError
     from switchboard.store import keys
 
+    url = store_url()
+
     async def run() -> None:
-        db = await _open_store()
+        db = await open_store(url)
         try:
             async with db.transaction() as tx:
                 await keys.revoke_key(tx, key_id)
@@ -177,96 +203,5 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
     try:
         asyncio.run(run())
     except AppError as exc:
-        typer.echo(exc.message, err=True)
-        raise typer.Exit(1) from None
+        raise fail(exc.message) from None
     typer.echo(f"revoked {key_id}")
-
-
-@app.command()
-def demo(
-    url: Annotated[str, typer.Option(envvar="SWITCHBOARD_URL")] = "http://127.0.0.1:8000",
-    token: Annotated[str | None, typer.Option(envvar="SWITCHBOARD_TOKEN")] = None,
-    board: Annotated[str, typer.Option(help="Slug of the demo board.")] = "demo",
-    interval: Annotated[float, typer.Option(help="Seconds between changes.")] = 1.0,
-    iterations: Annotated[int | None, typer.Option(help="Stop after this many.")] = None,
-) -> None:
-    """Fill a public board with lively sample data (run it beside `switchboard serve`)."""
-    from switchboard import demo as sample
-    from switchboard.store import keys
-
-    async def main() -> None:
-        credential = token
-        if credential is None:  # make a key of our own, limited to the demo board
-            db = await _open_store()
-            try:
-                async with db.transaction() as tx:
-                    new = await keys.create_key(tx, role="write", boards=[board], name="demo")
-                credential = new.secret
-            finally:
-                await db.dispose()
-        await sample.run(
-            url, credential, board=board, interval=interval, iterations=iterations, say=typer.echo
-        )
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
-
-
-def _value(raw: str) -> Any:
-    """A JSON value if it parses as one (`42`, `"up"`, `null`), else the plain string."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw
-
-
-def _fail(exc: SwitchboardError) -> typer.Exit:
-    """Print a client failure as the server's error shape, on stderr; the exit to raise."""
-    body = {"error": {"code": exc.code, "message": exc.message}}
-    typer.echo(orjson.dumps(body).decode(), err=True)
-    return typer.Exit(1)
-
-
-@app.command()
-def push(
-    slug: Annotated[str, typer.Argument(help="Board slug.")],
-    key: Annotated[str, typer.Argument(help="Widget key.")],
-    value: Annotated[str, typer.Argument(help="New value, as JSON (a bare word is a string).")],
-    url: Annotated[str, typer.Option(envvar="SWITCHBOARD_URL")] = "http://127.0.0.1:8000",
-    token: Annotated[str | None, typer.Option(envvar="SWITCHBOARD_TOKEN")] = None,
-) -> None:
-    """Set a widget's value (retried, applied once, if the server is briefly unreachable)."""
-    from switchboard_client import Client, SwitchboardError
-
-    try:
-        with Client(url, token=token) as sb:
-            widget = sb.set(slug, key, _value(value))
-    except SwitchboardError as exc:
-        raise _fail(exc) from None
-    typer.echo(orjson.dumps(widget).decode())
-
-
-@app.command()
-def tail(
-    slug: Annotated[str, typer.Argument(help="Board slug.")],
-    since: Annotated[int | None, typer.Option(help="Start after this seq.")] = None,
-    url: Annotated[str, typer.Option(envvar="SWITCHBOARD_URL")] = "http://127.0.0.1:8000",
-    token: Annotated[str | None, typer.Option(envvar="SWITCHBOARD_TOKEN")] = None,
-) -> None:
-    """Print a board's snapshot and events as JSON lines, reconnecting with `since`."""
-    from switchboard_client import AsyncClient, SwitchboardError
-
-    async def run() -> None:
-        async with AsyncClient(url, token=token) as sb:
-            async for frame in sb.watch(slug, since=since):
-                typer.echo(orjson.dumps(frame).decode())
-
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run())
-    except SwitchboardError as exc:
-        raise _fail(exc) from None
-
-
-if __name__ == "__main__":
-    app()
