@@ -242,7 +242,9 @@ async def test_demo_says_when_the_server_refuses_the_key_it_made(tmp_path: Path)
     """A key made in another database than the server's: one line naming both."""
     env = {**_sqlite(tmp_path / "sb.db"), "XDG_STATE_HOME": str(tmp_path / "state")}
     other = _sqlite(tmp_path / "other.db")
-    assert _cli("migrate", env=other, cwd=tmp_path).returncode == 0
+    migrated = _cli("migrate", env=other, cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"database: sqlite+aiosqlite:///{tmp_path}/other.db" in migrated.stderr
     server = await spawn_server(env, cwd=str(tmp_path))
     try:
         ran = await asyncio.to_thread(

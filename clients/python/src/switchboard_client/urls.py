@@ -10,7 +10,7 @@ SCHEMES = ("http", "https")
 def server_url(url: str) -> str:
     """`url` with a scheme (http:// when it has none) and no trailing slash; a ValueError
     for any scheme but http and https, or no host."""
-    text = url.strip().rstrip("/")
+    text = url.strip()
     if "://" not in text:
         text = f"http://{text}"
     parts = urlsplit(text)
@@ -18,4 +18,4 @@ def server_url(url: str) -> str:
         raise ValueError(f"{url!r}: a Switchboard server's URL starts with http:// or https://")
     if not parts.hostname:
         raise ValueError(f"{url!r} names no host (for example http://127.0.0.1:8000)")
-    return text
+    return text.rstrip("/")
