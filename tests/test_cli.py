@@ -195,7 +195,7 @@ def test_bad_settings_are_one_line_each(command: list[str], tmp_path: Path) -> N
 async def test_demo_fills_a_public_board_and_reuses_its_key(tmp_path: Path) -> None:
     """With no token the demo makes a key in the store once, keeps it (0600) and reuses it."""
     env = {**_sqlite(tmp_path / "sb.db"), "XDG_STATE_HOME": str(tmp_path / "state")}
-    server = await spawn_server(env, cwd=str(tmp_path))
+    server = await spawn_server({**env, "SWITCHBOARD_KEY_CACHE_TTL": "0"}, cwd=str(tmp_path))
     try:
         demo_env = {**env, "SWITCHBOARD_URL": server.base_url}
         for iterations in ("13", "1"):
@@ -214,12 +214,23 @@ async def test_demo_fills_a_public_board_and_reuses_its_key(tmp_path: Path) -> N
         assert board["seq"] >= 5 + 13 * 3 + 2 + 1  # widgets, 3 writes a tick, status, note
         latency = next(w for w in board["widgets"] if w["key"] == "latency")
         assert len(latency["value"]) == 1  # each run puts the widgets afresh
+        listed = _cli("keys", "list", env=env, cwd=tmp_path).stdout
+        assert listed.count("\tdemo\tactive\tdemo") == 1  # one key for both runs
+        saved = tmp_path / "state" / "switchboard" / "demo-keys.json"
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+
+        key_id = next(line for line in listed.splitlines() if line.endswith("\tdemo")).split()[0]
+        assert _cli("keys", "revoke", key_id, env=env, cwd=tmp_path).returncode == 0
+        again = await asyncio.to_thread(
+            _cli, "demo", "--iterations", "1", env=demo_env, cwd=tmp_path
+        )  # the saved key is refused now: a new one is made and saved
+        assert again.returncode == 0, again.stderr
+        assert "refused the saved demo key; making a new one" in again.stdout
+        listed = _cli("keys", "list", env=env, cwd=tmp_path).stdout
+        assert listed.count("\tdemo\trevoked\tdemo") == 1
+        assert listed.count("\tdemo\tactive\tdemo") == 1
     finally:
         server.stop()
-    listed = _cli("keys", "list", env=env, cwd=tmp_path).stdout
-    assert listed.count("\tdemo\t") == 1  # one key for both runs
-    saved = tmp_path / "state" / "switchboard" / "demo-keys.json"
-    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
 
 
 def test_demo_elsewhere_creates_no_database(tmp_path: Path) -> None:
