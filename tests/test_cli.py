@@ -30,8 +30,9 @@ def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProc
 
 
 def _one_line_error(ran: subprocess.CompletedProcess[str]) -> str:
-    """The command's only stderr line (an `error: …`, never a traceback)."""
-    lines = ran.stderr.strip().splitlines()
+    """The command's one error line on stderr (never a traceback); besides it, stderr may
+    only say which database a store command acts on."""
+    lines = [line for line in ran.stderr.strip().splitlines() if not line.startswith("database: ")]
     assert len(lines) == 1, ran.stderr
     assert lines[0].startswith("error: "), ran.stderr
     return lines[0]
@@ -296,3 +297,18 @@ async def test_demo_keeps_writing_across_a_server_restart(tmp_path: Path) -> Non
         demo.kill()
         await demo.wait()
         server.stop()
+
+
+@pytest.mark.parametrize("command", [["keys", "list"], ["migrate"], ["demo"]])
+def test_a_store_that_is_down_is_one_line(command: list[str], tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "SWITCHBOARD_DATABASE_URL": f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{port}/sb",
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "SWITCHBOARD_URL": "127.0.0.1:9",
+    }
+    ran = _cli(*command, env=env, cwd=tmp_path)
+    assert ran.returncode == 1
+    line = _one_line_error(ran)
+    assert f"cannot use database postgresql+asyncpg://postgres@127.0.0.1:{port}/sb" in line
+    assert "hunter2" not in ran.stdout + ran.stderr

@@ -110,17 +110,13 @@ def _configured_store() -> str:
 
 async def _make_key(store: str, board: str) -> str:
     """A write key limited to `board`, made in the store (this path alone imports it)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from switchboard.cli.server import create_key
+    from switchboard.cli.server import StoreFailed, create_key, store_errors
 
     try:
-        return await create_key(store, role="write", boards=[board], name="demo")
-    except (OSError, SQLAlchemyError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DemoFailed(
-            f"cannot make a demo key in {database_url.shown(store)}: {first}"
-        ) from None
+        with store_errors(store):
+            return await create_key(store, role="write", boards=[board], name="demo")
+    except StoreFailed as exc:
+        raise DemoFailed(f"no demo key: {exc}") from None
 
 
 async def run(

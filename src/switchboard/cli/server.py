@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
+import re
 import shutil
 import tempfile
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Coroutine, Iterator
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -21,6 +24,9 @@ from switchboard.database_url import shown
 if TYPE_CHECKING:
     from switchboard.config import Settings
     from switchboard.store.db import Database
+
+T = TypeVar("T")
+_DRIVER_PREFIX = re.compile(r"^\([\w.]+\)\s*")
 
 
 def settings() -> Settings:
@@ -33,6 +39,32 @@ def settings() -> Settings:
         for problem in exc.problems:
             note(f"error: {problem}")
         raise typer.Exit(USAGE) from None
+
+
+class StoreFailed(Exception):
+    """The store could not be reached or used; the message names it and says why."""
+
+
+@contextlib.contextmanager
+def store_errors(url: str) -> Iterator[None]:
+    """Turn the store's connection and database errors into one `StoreFailed` line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (OSError, SQLAlchemyError) as exc:
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        reason = _DRIVER_PREFIX.sub("", lines[0])
+        raise StoreFailed(f"cannot use database {shown(url)}: {reason}") from None
+
+
+def on_store(url: str, work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` against the store at `url`; a store failure exits with one line."""
+    try:
+        with store_errors(url):
+            return asyncio.run(work)
+    except StoreFailed as exc:
+        raise fail(str(exc)) from None
 
 
 def serve(
@@ -108,7 +140,7 @@ def migrate() -> None:
     from switchboard.store import migrate as migrations
 
     url = store_url()
-    asyncio.run(migrations.upgrade(url))
+    on_store(url, migrations.upgrade(url))
     typer.echo("database is at the latest revision")
 
 
@@ -160,7 +192,7 @@ def keys_create(
     if role not in {r.value for r in Role}:
         raise typer.BadParameter("must be admin, write or read", param_hint="--role")
     url = store_url()
-    typer.echo(asyncio.run(create_key(url, role=role, boards=board or None, name=name)))
+    typer.echo(on_store(url, create_key(url, role=role, boards=board or None, name=name)))
 
 
 @keys_app.command("list")
@@ -181,7 +213,7 @@ def keys_list() -> None:
         finally:
             await db.dispose()
 
-    asyncio.run(run())
+    on_store(url, run())
 
 
 @keys_app.command("revoke")
@@ -201,7 +233,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
             await db.dispose()
 
     try:
-        asyncio.run(run())
+        on_store(url, run())
     except AppError as exc:
         raise fail(exc.message) from None
     typer.echo(f"revoked {key_id}")
