@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from switchboard.app import create_app
-from switchboard.cli import server_options
+from switchboard.cli.server import server_options
 from switchboard.config import Settings
 from switchboard.state import AppState
 from tests.asyncapi import check_client_frame, check_server_frame, check_sse_message

@@ -8,8 +8,12 @@ from functools import cached_property
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from switchboard import database_url
+from switchboard.broker import REDIS_SCHEMES
 
 _LOCAL_PATH = re.compile(r"/(?![/\\])[^\s#\\]*")
 
@@ -19,7 +23,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", env_file=None, extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///./switchboard.db"
+    database_url: str = database_url.DEFAULT_DATABASE_URL
     broker_url: str = "memory://"
     admin_key: str | None = None
     secret: str | None = None
@@ -117,6 +121,18 @@ class Settings(BaseSettings):
     ws_max_frames_per_second: int = Field(default=200, ge=1)
     """A client sending more frames than this in a second is closed with 1008."""
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        return database_url.check(value)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if value.split("://", 1)[0] not in ("memory", *REDIS_SCHEMES) or "://" not in value:
+            raise ValueError("must be memory:// or redis://host:6379/0 (rediss://, unix://)")
+        return value
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -156,3 +172,36 @@ class Settings(BaseSettings):
     @cached_property
     def is_memory_broker(self) -> bool:
         return self.broker_url.startswith("memory:")
+
+
+HIDDEN = frozenset({"admin_key", "secret"})
+"""Settings whose value an error message never repeats (URLs are shown without password)."""
+
+
+class SettingsError(Exception):
+    """The environment holds settings Switchboard cannot start with: `problems`, one line
+    each (which variable, what is wrong), for a command to print instead of a traceback."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def load_settings() -> Settings:
+    """`Settings()` from the environment, or `SettingsError` naming each bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError([_problem(error) for error in exc.errors()]) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    if field in HIDDEN or not isinstance(value, str | int | float):
+        return f"SWITCHBOARD_{field.upper()}: {message}"
+    shown = (
+        database_url.shown(value) if isinstance(value, str) and field.endswith("_url") else value
+    )
+    return f"SWITCHBOARD_{field.upper()}={shown!r}: {message}"

@@ -9,7 +9,7 @@ the same renderer: one JSON object per line with `SWITCHBOARD_LOG_JSON=true`, re
 console lines otherwise.
 
 uvicorn gets that handler from `logging_config()`, passed as its `log_config` (see
-`switchboard.cli.server_options`): it applies it in the server process, and again in
+`switchboard.cli.server.server_options`): it applies it in the server process, and again in
 each process `--workers N` spawns (the config is pickled along). `create_app()` calls
 `configure_logging()`, which sets up structlog and, when nobody has configured logging
 yet, applies the same configuration.

@@ -13,7 +13,7 @@ writable, which for a client that reads slowly can outlast any timeout, so a ser
 close (4008, 4101, 1012) goes into the transport right behind the last data frame
 instead. Without the extension (another server, compression negotiated) everything takes
 the ordinary path. The only module of `realtime/` that imports uvicorn
-(`tests/test_layers.py`); `cli.server_options` names it by path.
+(`tests/test_layers.py`); `cli.server.server_options` names it by path.
 """
 
 from __future__ import annotations

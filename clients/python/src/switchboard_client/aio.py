@@ -24,6 +24,7 @@ from switchboard_client.live import Live, watch_boards
 from switchboard_client.retry import RETRIED_STATUSES, Budget, RetryPolicy, retry_after, unsent
 from switchboard_client.states import StateChange
 from switchboard_client.tokens import REFRESH_MARGIN, TokenSource
+from switchboard_client.urls import server_url
 from switchboard_client.watch import Event, Frame
 
 log = logging.getLogger("switchboard_client")
@@ -55,7 +56,7 @@ class AsyncClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = RetryPolicy(),
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = server_url(base_url)
         self.retry = retry
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(
