@@ -1,0 +1,149 @@
+"""The npm package: its declarations type-check against a use of the whole API, its tarball
+holds what a user needs, and once installed in Node 20 beside `ws` it drives a real server:
+the documented example (REST, a live subscription, presence, a minted token) and every
+REST method."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ADMIN_KEY, ServerProcess, spawn_server
+from tests.js.conftest import PACKAGE, npm
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    env = {"SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sb.db"}
+    process = await spawn_server(env, cwd=str(tmp_path))
+    yield process
+    process.stop()
+
+
+def node(script: Path, server: ServerProcess, *args: str) -> str:
+    """Run `script` (in a scratch project) against `server` with the admin key."""
+    node_path = shutil.which("node")
+    assert node_path is not None
+    env = {**os.environ, "SWITCHBOARD_URL": server.base_url, "SWITCHBOARD_TOKEN": ADMIN_KEY}
+    done = subprocess.run(
+        [node_path, script.name, *args],
+        cwd=script.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_the_declarations_type_check(package: Path) -> None:
+    out = npm("run", "typecheck", cwd=package)
+    assert "error" not in out
+
+
+def test_the_declarations_catch_a_misuse(package: Path) -> None:
+    """The check is real: an unknown option and a wrong argument type fail it."""
+    usage = package / "examples" / "usage.ts"
+    original = usage.read_text()
+    try:
+        usage.write_text(
+            original + "\nnew Switchboard({ url: 1 });\nnew SwitchboardRest().getBoard(2);\n"
+        )
+        npm_path = shutil.which("npm")
+        assert npm_path is not None
+        done = subprocess.run(
+            [npm_path, "run", "typecheck"], cwd=package, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        usage.write_text(original)
+    assert done.returncode != 0
+    assert done.stdout.count("error TS") == 2, done.stdout
+
+
+def test_the_tarball_holds_the_client_its_types_and_the_example(tarball: Path) -> None:
+    with tarfile.open(tarball) as archive:
+        names = set(archive.getnames())
+        packed = archive.extractfile("package/src/switchboard.js")
+        assert packed is not None
+        source = packed.read()
+    assert names == {
+        "package/package.json",
+        "package/README.md",
+        "package/src/switchboard.js",
+        "package/src/switchboard.d.ts",
+        "package/examples/node.mjs",
+    }
+    assert source == (PACKAGE / "src" / "switchboard.js").read_bytes()
+
+
+async def test_the_node_example_runs_against_a_server(scratch: Path, server: ServerProcess) -> None:
+    """examples/node.mjs (what docs/js-client.md shows), from the installed package."""
+    example = scratch / "node.mjs"
+    shutil.copy(PACKAGE / "examples" / "node.mjs", example)
+    lines = node(example, server, "from-node").splitlines()
+    assert re.fullmatch(r"token for from-node, expires \d{4}-\d\d-\d\dT.*Z", lines[0]), lines
+    assert lines[1:] == [
+        "client: live",
+        "from-node: subscribed",
+        "snapshot at seq 1: jobs=1",
+        "event widget.updated at seq 2: jobs=2",
+        'viewers: {"bootstrap":1}',
+        'joined: {"bootstrap":1,"token:bootstrap":1}',
+        'left: {"token:bootstrap":0}',
+        "from-node: unsubscribed",
+        "client: offline",
+    ]
+
+
+async def test_every_rest_method_against_a_server(scratch: Path, server: ServerProcess) -> None:
+    script = scratch / "rest_all.mjs"
+    shutil.copy(Path(__file__).with_name("rest_all.mjs"), script)
+    out = json.loads(node(script, server))
+    refusal = {"hasDetails": False}
+    assert out == {
+        "created": "rest-a",
+        "replayed": "rest-a",
+        "conflict": {"status": 409, "code": "conflict", **refusal},
+        "page": ["rest-a"],
+        "all": ["rest-a", "rest-b"],
+        "updated": "A2",
+        "stale": {"status": 412, "code": "precondition_failed", **refusal},
+        "put": 1,
+        "patched": 2,
+        "widget": 2,
+        "batch": [3, "down"],
+        "invalid": {"status": 422, "code": "validation_error", "hasDetails": True},
+        "points": [1, 2],
+        "missingWidget": {"status": 404, "code": "not_found", **refusal},
+        "events": [
+            "1 board.updated",
+            "2 widget.created",
+            "3 widget.updated",
+            "4 widget.created",
+            "5 widgets.updated",
+            "6 widget.created",
+            "7 widget.points",
+            "8 widget.deleted",
+        ],
+        "token": {"role": "read", "boards": ["rest-a"]},
+        "viewerReads": "A2",
+        "viewerWrites": {"status": 403, "code": "forbidden", **refusal},
+        "key": {"role": "write", "boards": ["rest-b"], "name": "node", "secret": True},
+        "writerWrites": 5,
+        # a key limited to other boards is told nothing of this one
+        "writerElsewhere": {"status": 404, "code": "not_found", **refusal},
+        "keys": 1,
+        "revoked": True,
+        "revokedWrites": {"status": 401, "code": "unauthorized", **refusal},
+        "deleted": {"status": 404, "code": "not_found", **refusal},
+        "health": "ok",
+    }
