@@ -30,12 +30,13 @@ console.log(`event ${frame.event} at seq ${frame.seq}: jobs=${board.board.widget
 
 // Presence: who watches now, then who joins and leaves (a viewer with the token).
 console.log(`viewers: ${JSON.stringify(await board.presence())}`);
-const joined = board.once("presence");
+const withToken = ({ viewers }) => Object.keys(viewers).some((who) => who.startsWith("token:"));
+const joined = board.once("presence", withToken);
 const viewer = new Switchboard({ url, token: viewerToken.token, WebSocket });
 viewer.subscribe(slug);
-console.log(`joined: ${JSON.stringify((await joined).changed)}`);
-const left = board.once("presence");
+console.log(`joined: ${JSON.stringify((await joined).viewers)}`);
+const left = board.once("presence", (presence) => !withToken(presence));
 viewer.close();
-console.log(`left: ${JSON.stringify((await left).changed)}`);
+console.log(`left: ${JSON.stringify((await left).viewers)}`);
 
 live.close();

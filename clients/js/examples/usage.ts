@@ -94,6 +94,7 @@ function live(token: string): Switchboard {
   ops.on("error", (error) => console.warn(error.code, error.channel));
   ops.presence().then((viewers: Viewers) => console.log(Object.keys(viewers)));
   ops.once("snapshot").then(({ board }) => console.log(board.board?.title, board.seq, ops.state));
+  ops.once("presence", ({ viewers }) => "anonymous" in viewers).then(({ changed }) => console.log(changed));
   console.log(ops.viewers, ops.error, ops.board.updatedAt, ops.channel, ops.slug);
 
   // The handlers of earlier pages (the dashboard's).

@@ -268,8 +268,8 @@ export declare class Emitter<Events> {
   /** Add a listener; returns a function that removes it. */
   on<E extends keyof Events>(name: E, listener: (payload: Events[E]) => void): () => void;
   off<E extends keyof Events>(name: E, listener: (payload: Events[E]) => void): void;
-  /** The next payload of `name`. */
-  once<E extends keyof Events>(name: E): Promise<Events[E]>;
+  /** The next payload of `name` (the next that passes `test`, if given). */
+  once<E extends keyof Events>(name: E, test?: (payload: Events[E]) => boolean): Promise<Events[E]>;
 }
 
 export declare class Subscription extends Emitter<SubscriptionEvents> {

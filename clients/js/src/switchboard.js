@@ -75,7 +75,8 @@ function call(listener, payload) {
 }
 
 /** Named events with any number of listeners each: `on` (returns a function that removes
- * the listener), `off`, and `once` (a promise of the next payload). */
+ * the listener), `off`, and `once` (a promise of the next payload, or of the next that
+ * passes `test`). */
 export class Emitter {
   constructor() {
     this._listeners = new Map();
@@ -92,9 +93,10 @@ export class Emitter {
     if (listeners) listeners.delete(listener);
   }
 
-  once(name) {
+  once(name, test = () => true) {
     return new Promise((resolve) => {
       const stop = this.on(name, (payload) => {
+        if (!test(payload)) return;
         stop();
         resolve(payload);
       });
@@ -581,7 +583,7 @@ export class SwitchboardRest {
    * @param {typeof fetch} [options.fetch] the fetch function (default: the runtime's)
    */
   constructor(options = {}) {
-    const page = pageOrigin();
+    const page = options.baseUrl ? null : pageOrigin();
     const base = options.baseUrl || (page && `${page.protocol}//${page.host}`);
     if (!base) throw new TypeError("SwitchboardRest: `baseUrl` is required outside a browser");
     this.baseUrl = base.replace(/\/+$/, "");
