@@ -33,5 +33,5 @@ for (let value = 1; value <= 8; value += 1) {
   await api.patchWidget("refresh", "n", { value });
 }
 await new Promise((resolve) => setTimeout(resolve, 500));
-client.close();
+await client.close();
 console.log(JSON.stringify({ sockets, tokens, values, states }));

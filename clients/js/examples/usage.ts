@@ -112,4 +112,5 @@ function live(token: string): Switchboard {
 
 rest()
   .then(live)
-  .then((client) => client.close());
+  .then((client) => client.close())
+  .then(() => console.log("closed"));

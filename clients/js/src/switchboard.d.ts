@@ -304,7 +304,8 @@ export declare class Switchboard extends Emitter<ClientEvents> {
   readonly subscriptions: Map<string, Subscription>;
   subscribe(slug: string, handlers?: SubscribeHandlers): Subscription;
   unsubscribe(slug: string): void;
-  close(): void;
+  /** Close for good; resolves once the socket has closed (`state` is then `offline`). */
+  close(): Promise<void>;
 }
 
 // --- REST -------------------------------------------------------------------------------

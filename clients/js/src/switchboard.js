@@ -379,14 +379,18 @@ export class Switchboard extends Emitter {
     sub._end("unsubscribed");
   }
 
-  /** Close the connection for good; the client's state becomes `offline`. */
+  /** Close the connection for good; the client's state becomes `offline`, and the promise
+   * returned resolves then (once the socket has closed). */
   close() {
     this.stopped = true;
     this._stopTimers();
     clearTimeout(this._refreshTimer);
     clearTimeout(this._reconnectTimer);
-    if (this.ws && this.ws.readyState <= OPEN) this.ws.close(1000);
-    else this._status("offline");
+    if (this.state === "offline") return Promise.resolve();
+    const offline = this.once("state", ({ state }) => state === "offline").then(() => {});
+    if (this.ws && this.ws.onclose && this.ws.readyState <= OPEN) this.ws.close(1000);
+    else this._closed(this.ws || {}, 1000, "closed");
+    return offline;
   }
 
   _status(state, extra = {}) {
