@@ -5,6 +5,7 @@ REST method."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -13,10 +14,12 @@ import subprocess
 import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from tests.helpers import ADMIN_KEY, ServerProcess, spawn_server
+from tests.helpers import ADMIN_KEY, AUTH, ServerProcess, spawn_server
 from tests.js.conftest import PACKAGE, npm
 
 
@@ -160,3 +163,71 @@ async def test_node_refreshes_short_lived_tokens_in_band(
     assert out["tokens"] >= 4  # the first, then one before each expiry
     assert out["values"] == list(range(9))
     assert out["states"] == ["live", "offline"]  # never reconnecting
+
+
+class Lines:
+    """A Node script's stdout, one JSON object a line, read as it comes."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.seen: list[dict[str, Any]] = []
+
+    async def until(self, wanted: dict[str, Any], timeout: float = 20) -> None:
+        """Read lines until one holds every item of `wanted`."""
+        async with asyncio.timeout(timeout):
+            while not any(wanted.items() <= line.items() for line in self.seen):
+                assert self.process.stdout is not None
+                raw = await self.process.stdout.readline()
+                assert raw, f"the script ended: {self.seen}"
+                self.seen.append(json.loads(raw))
+
+
+async def test_node_resumes_with_since_after_a_server_restart(
+    scratch: Path, tmp_path: Path
+) -> None:
+    """A restarted server (1012): the `ws` client reconnects, the subscription goes
+    `subscribing` then `subscribed` again, and the change made meanwhile arrives as an
+    event (resumed with `since`), not as a new snapshot."""
+    env = {"SWITCHBOARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sb.db"}
+    first = await spawn_server(env, cwd=str(tmp_path))
+    second: ServerProcess | None = None
+    script = scratch / "resume.mjs"
+    shutil.copy(Path(__file__).with_name("resume.mjs"), script)
+    node_path = shutil.which("node")
+    assert node_path is not None
+    async with httpx.AsyncClient(base_url=first.base_url, headers=AUTH, timeout=10) as api:
+        await api.post("/api/boards", json={"slug": "resume"})
+        await api.put("/api/boards/resume/widgets/n", json={"kind": "number", "value": 0})
+        process = await asyncio.create_subprocess_exec(
+            node_path,
+            script.name,
+            cwd=scratch,
+            env={**os.environ, "SWITCHBOARD_URL": first.base_url, "SWITCHBOARD_TOKEN": ADMIN_KEY},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        lines = Lines(process)
+        try:
+            await lines.until({"value": 0, "seq": 1, "snapshot": True})
+            await api.patch("/api/boards/resume/widgets/n", json={"value": 1})
+            await lines.until({"value": 1, "seq": 2, "snapshot": False})
+            first.stop()
+            await lines.until({"client": "reconnecting"})
+            second = await spawn_server(env, cwd=str(tmp_path), port=first.port)
+            await api.patch("/api/boards/resume/widgets/n", json={"value": 2})
+            await lines.until({"value": 2, "seq": 3}, timeout=40)
+            assert process.stdin is not None
+            process.stdin.close()
+            await lines.until({"closed": "offline"})
+            assert await process.wait() == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+            if second is not None:
+                second.stop()
+            first.stop()
+    assert {"client": "reconnecting", "code": 1012} in lines.seen
+    subs = [line["sub"] for line in lines.seen if "sub" in line]
+    assert subs == ["subscribed", "subscribing", "subscribed", "unsubscribed"]
+    values = [(line["value"], line["snapshot"]) for line in lines.seen if "value" in line]
+    assert values == [(0, True), (1, False), (2, False)]
