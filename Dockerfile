@@ -16,6 +16,8 @@ RUN mkdir /dist \
         --output-file /dist/requirements.txt
 COPY migrations ./migrations
 COPY src ./src
+# The JavaScript client: the wheel carries it as /static/switchboard.js (force-include).
+COPY clients/js/src ./clients/js/src
 # Two wheels: the server (switchboard-live) and the client it uses (switchboard-live-client).
 RUN uv build --wheel --all-packages --out-dir /dist
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
+from switchboard import web
 from switchboard.store import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,3 +108,16 @@ def test_an_installed_wheel_finds_and_applies_every_revision(wheel: Path, tmp_pa
     assert versions.is_relative_to(site)
     assert revision_files(versions) == revision_files(MIGRATIONS / "versions")
     assert found["revision"] == HEAD
+
+
+def test_the_wheel_carries_the_javascript_client(wheel: Path) -> None:
+    """One client: the wheel's /static/switchboard.js is clients/js/src/switchboard.js."""
+    with zipfile.ZipFile(wheel) as archive:
+        packaged = archive.read("switchboard/web/static/switchboard.js")
+    assert packaged == (ROOT / "clients" / "js" / "src" / "switchboard.js").read_bytes()
+
+
+def test_a_checkout_serves_the_javascript_clients_source() -> None:
+    """No copy in the repository: the checkout serves the npm package's source."""
+    assert not web.CLIENT_PACKAGED.exists()
+    assert web.client_script() == ROOT / "clients" / "js" / "src" / "switchboard.js"

@@ -88,7 +88,7 @@ async def test_batch_shows_every_widget(page: Page, server: ServerProcess, slug:
     await expect(tile(page, "latency").locator("canvas")).to_have_count(1)  # untouched
     state = await page.evaluate(
         "() => { const [sub] = window.switchboard.subscriptions.values();"
-        " return [sub.state.seq, sub.state.widgets.get('orders').version]; }"
+        " return [sub.board.seq, sub.board.widgets.get('orders').version]; }"
     )
     assert state == [7, 2]  # one event for the whole batch: six before it
 

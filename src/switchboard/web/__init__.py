@@ -2,6 +2,10 @@
 
 No build step and no Node.js: the page is plain HTML, CSS and ES modules, plus
 uPlot (vendored, MIT) for series charts; everything ships inside the package.
+
+The client, `/static/switchboard.js`, has one source: `clients/js/src/switchboard.js`, also
+published as the npm package `switchboard-live-client`. A built wheel carries a copy in
+`static/` (pyproject.toml's `force-include`); a checkout serves the source itself.
 """
 
 from __future__ import annotations
@@ -12,12 +16,16 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from switchboard.api.deps import State
 
 STATIC = Path(__file__).parent / "static"
+CLIENT_SOURCE = Path(__file__).resolve().parents[3] / "clients" / "js" / "src" / "switchboard.js"
+"""The JavaScript client in a checkout (`src/switchboard/web/` → the repository's root)."""
+CLIENT_PACKAGED = STATIC / "switchboard.js"
+"""The wheel's copy of it; never in the repository (.gitignore)."""
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,6 +61,17 @@ async def page(state: State) -> HTMLResponse:
     here, never the link's: `?token_url=` must be one of those paths."""
     body = render(tuple(state.settings.dashboard_token_urls))
     return HTMLResponse(body, headers=PAGE_HEADERS)
+
+
+def client_script() -> Path:
+    """The client module to serve: the wheel's copy when installed, else the checkout's source."""
+    return CLIENT_PACKAGED if CLIENT_PACKAGED.is_file() else CLIENT_SOURCE
+
+
+@router.api_route("/static/switchboard.js", methods=["GET", "HEAD"])
+async def client() -> FileResponse:
+    """The JavaScript client, ahead of the `/static` mount (its file is not in `static/`)."""
+    return FileResponse(client_script(), media_type="text/javascript")
 
 
 static_files = StaticFiles(directory=STATIC)
