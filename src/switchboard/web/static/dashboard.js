@@ -287,8 +287,7 @@ const draw = {
     if (values.length > 1) body.append(delta(values.at(-1) - values.at(-2)));
     body.append(sparkline(values));
   },
-  table(w, body, tile) {
-    tile.classList.add("wide");
+  table(w, body) {
     if (!w.value) return body.append(el("div", { className: "text empty", textContent: "no rows yet" }));
     const head = el("tr", {}, ...w.value.columns.map((c) => el("th", { scope: "col", textContent: c })));
     const rows = w.value.rows.map((row) => el("tr", {}, ...row.map((cell) =>
@@ -324,8 +323,7 @@ const draw = {
   text(w, body) {
     body.append(el("div", { className: w.value ? "text" : "text empty", textContent: w.value || "no text yet" }));
   },
-  series(w, body, tile) {
-    tile.classList.add("wide");
+  series(w, body) {
     const points = Array.isArray(w.value) ? w.value : [];
     const last = points.length ? points[points.length - 1].v : null;
     const unit = w.config.unit ? el("span", { className: "unit", textContent: w.config.unit }) : null;
@@ -483,9 +481,10 @@ function render(state, changed) {
   const tiles = new Map([...grid.children].map((t) => [t.dataset.key, t]));
   if (changed === null) { // snapshot or board change: draw everything again
     grid.replaceChildren(...[...state.widgets.values()].map(renderWidget));
-    return;
+  } else {
+    for (const key of Array.isArray(changed) ? changed : [changed]) redrawWidget(state, tiles, key);
   }
-  for (const key of Array.isArray(changed) ? changed : [changed]) redrawWidget(state, tiles, key);
+  applyLayout(grid, state);
 }
 
 function redrawWidget(state, tiles, key) {
@@ -503,7 +502,70 @@ function redrawWidget(state, tiles, key) {
   setTimeout(() => tile.classList.remove("flash"), 900);
 }
 
+// ---- layout: the tiles' order and sizes, from the board's `layout` ------------------------
+
+const DEFAULT_SPAN = { series: { w: 2, h: 1 }, table: { w: 2, h: 1 } }; // others: 1 × 1
+const ONE_BY_ONE = { w: 1, h: 1 };
+
+/** The tiles in order, each with the columns (`w`) and rows (`h`) it spans: the widgets the
+ * board's `layout` names, in its order, then the others as the board has them (creation
+ * order). A size left out (null) is the kind's default; entries for keys not on the board
+ * (not yet, or no more) are kept by the server and skipped here. */
+function arrangement(state) {
+  const layout = state.board && Array.isArray(state.board.layout) ? state.board.layout : [];
+  const placed = [];
+  const named = new Set();
+  for (const entry of layout) {
+    const widget = state.widgets.get(entry.key);
+    if (!widget || named.has(entry.key)) continue;
+    named.add(entry.key);
+    const size = DEFAULT_SPAN[widget.kind] || ONE_BY_ONE;
+    placed.push({ key: entry.key, w: entry.w ?? size.w, h: entry.h ?? size.h });
+  }
+  for (const widget of state.widgets.values()) {
+    if (!named.has(widget.key)) placed.push({ key: widget.key, ...(DEFAULT_SPAN[widget.kind] || ONE_BY_ONE) });
+  }
+  return placed;
+}
+
+/** How many columns the grid has at its width now (the CSS decides: 260 px or more each). */
+function gridColumns(grid) {
+  const tracks = getComputedStyle(grid).gridTemplateColumns;
+  return tracks && tracks !== "none" ? tracks.trim().split(/\s+/).length : 1;
+}
+
+/** Put the tiles in the layout's order (moving only those out of place, so charts and
+ * scroll positions stay), each spanning its rows and its columns — at most as many as the
+ * grid has, so a wide tile on a phone takes the one column rather than overflowing it.
+ * `data-w`/`data-h` are the sizes asked for, `data-span` the columns spanned now. */
+function applyLayout(grid, state) {
+  const tiles = new Map([...grid.children].map((tile) => [tile.dataset.key, tile]));
+  const columns = gridColumns(grid);
+  grid.dataset.columns = String(columns);
+  let before = null;
+  for (const { key, w, h } of arrangement(state)) {
+    const tile = tiles.get(key);
+    if (!tile) continue;
+    const span = Math.min(w, columns);
+    Object.assign(tile.dataset, { w: String(w), h: String(h), span: String(span) });
+    tile.style.gridColumn = `span ${span}`;
+    tile.style.gridRow = `span ${h}`;
+    const expected = before ? before.nextElementSibling : grid.firstElementChild;
+    if (expected !== tile) (before ? before.after(tile) : grid.prepend(tile));
+    before = tile;
+  }
+}
+
+/** Clamp the spans again whenever the grid gains or loses a column (window resized, phone
+ * turned): the layout asks for sizes, the width decides how many columns there are. */
+function followColumns(grid) {
+  new ResizeObserver(() => {
+    if (view.state && String(gridColumns(grid)) !== grid.dataset.columns) applyLayout(grid, view.state);
+  }).observe(grid);
+}
+
 async function showBoard(slug) {
+  followColumns($("grid"));
   $("title").textContent = slug;
   const source = tokenSource(slug);
   if (source === false) return showState("offline", "not connected");
