@@ -24,7 +24,7 @@ async def _board(server: ServerProcess, slug: str, widgets: dict[str, dict[str, 
         await _api(server, "PUT", f"/api/boards/{slug}/widgets/{key}", body)
 
 
-STATUSES = {
+STATUSES: dict[str, dict[str, Any]] = {
     "api": {"kind": "status", "value": "ok"},
     "db": {"kind": "status", "value": "degraded"},
     "queue": {"kind": "status", "value": "down"},
