@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from switchboard.names import channel_name
 from switchboard.timefmt import iso
@@ -41,11 +41,26 @@ class WidgetBatchOut(BaseModel):
     widgets: list[WidgetOut]
 
 
+MAX_SPAN = 4
+"""The most grid columns (`w`) or rows (`h`) a widget's tile may span."""
+Span = Annotated[int, Field(ge=1, le=MAX_SPAN)]
+
+
+class LayoutEntry(BaseModel):
+    """Where one widget goes: list order is tile order; `w`/`h` the columns/rows it
+    spans, null for its kind's default size."""
+
+    key: str
+    w: Span | None
+    h: Span | None
+
+
 class BoardSummary(_Out):
     slug: str
     title: str
     description: str
     public: bool
+    layout: list[LayoutEntry]
     seq: int
     version: int
     created_at: Timestamp

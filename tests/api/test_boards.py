@@ -172,3 +172,74 @@ async def test_board_events_carry_the_board_as_of_themselves(server: LiveServer,
         assert (event["event"], event["seq"], event["data"]["seq"]) == ("board.created", 3, 3)
         assert event["data"] == _summary(again)
     await ws.close()
+
+
+async def test_layout_is_set_carried_and_returned(server: LiveServer, slug: str) -> None:
+    """A layout is part of the board: PATCHed (If-Match honoured), on GET and the list, in
+    the `board.updated` event and in a fresh subscription's snapshot."""
+    await server.create_board(slug, public=True)
+    assert (await server.http.get(f"/api/boards/{slug}")).json()["layout"] == []
+    ws = await server.ws()
+    await ws.subscribe(slug)
+    layout = [{"key": "cpu", "w": 2, "h": 3}, {"key": "not-yet"}, {"key": "disk", "w": 4}]
+    stored = [
+        {"key": "cpu", "w": 2, "h": 3},
+        {"key": "not-yet", "w": None, "h": None},
+        {"key": "disk", "w": 4, "h": None},
+    ]
+    response = await server.http.patch(
+        f"/api/boards/{slug}", json={"layout": layout}, headers={"If-Match": '"1"'}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["layout"] == stored
+    assert response.headers["etag"] == '"2"'
+    (event,) = await ws.events(1)
+    assert event["event"] == "board.updated"
+    assert event["data"]["layout"] == stored
+    await ws.close()
+
+    board = (await server.http.get(f"/api/boards/{slug}")).json()
+    assert board["layout"] == stored
+    listed = (await server.http.get("/api/boards", params={"limit": 1000})).json()["items"]
+    assert [b["layout"] for b in listed if b["slug"] == slug] == [stored]
+    fresh = await server.ws()
+    await fresh.subscribe(slug)
+    snapshot = await fresh.recv()
+    assert (snapshot["type"], snapshot["data"]["layout"]) == ("snapshot", stored)
+    await fresh.close()
+
+    stale = await server.http.patch(
+        f"/api/boards/{slug}", json={"layout": []}, headers={"If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    cleared = await server.http.patch(f"/api/boards/{slug}", json={"layout": []})
+    assert cleared.json()["layout"] == []
+
+
+@pytest.mark.parametrize(
+    ("layout", "problem"),
+    [
+        ([{"key": "cpu"}, {"key": "cpu", "w": 2}], "'cpu' is in the layout twice"),
+        ([{"key": "cpu", "w": 5}], "less than or equal to 4"),
+        ([{"key": "cpu", "h": 0}], "greater than or equal to 1"),
+        ([{"key": "cpu", "w": 1.5}], "valid integer"),
+        ([{"key": "cpu", "w": "2"}], "valid integer"),
+        ([{"key": "Not A Key"}], "should match pattern"),
+        ([{"w": 2}], "Field required"),
+        ([{"key": "cpu", "x": 1}], "Extra inputs are not permitted"),
+        ({"cpu": {"w": 2}}, "valid list"),
+        ([{"key": f"k{i}"} for i in range(1001)], "at most 1000 items"),
+    ],
+)
+async def test_layout_validation_errors_name_the_problem(
+    server: LiveServer, slug: str, layout: Any, problem: str
+) -> None:
+    await server.create_board(slug)
+    response = await server.http.patch(f"/api/boards/{slug}", json={"layout": layout})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert any(problem in detail["msg"] for detail in error["details"]), error
+    assert all(detail["loc"][:2] == ["body", "layout"] for detail in error["details"]), error
+    board = (await server.http.get(f"/api/boards/{slug}")).json()
+    assert (board["layout"], board["version"]) == ([], 1)

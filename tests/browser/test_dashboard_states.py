@@ -1,7 +1,7 @@
 """What the dashboard says about itself, in Chromium: live only when the board is live; a
 missing board says so; an empty board shows how to add a first widget; values on screen go
 stale (dimmed, "last updated …") while the page reconnects, and fresh once it is back; the
-board index says it is not live instead of "connecting" forever."""
+board index is live once its boards are subscribed, and says "not live" when it has none."""
 
 from __future__ import annotations
 
@@ -129,12 +129,18 @@ async def test_values_go_stale_while_reconnecting(
 
 
 async def test_index_is_not_stuck_connecting(page: Page, server: ServerProcess, slug: str) -> None:
-    await _api(server, "POST", "/api/boards", {"slug": slug, "public": True})
+    """The index follows its boards: live once the socket is and each board is subscribed;
+    with no board to follow, it says it is a list, not live."""
     await page.goto(server.base_url)
-    await expect(page.locator("a.board-card")).to_have_count(1)
     connection = page.locator("#connection")
     await expect(connection).to_have_attribute("data-state", "listed")
     await expect(connection).to_have_text("not live")
+    await _api(server, "POST", "/api/boards", {"slug": slug, "public": True})
+    await page.reload()
+    await expect(page.locator("a.board-card")).to_have_count(1)
+    await expect(connection).to_have_attribute("data-state", "live")
+    await expect(connection).to_have_text("live")
+    await expect(page.locator("a.board-card")).to_have_attribute("data-live", "true")
     await expect(connection).to_be_visible()
     await expect(page.locator("#updated")).to_have_text(re.compile(r"^listed \S"))
     # `hidden` means hidden, whatever the element's class says.

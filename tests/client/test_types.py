@@ -17,6 +17,7 @@ from switchboard.auth.principal import Role
 
 PAIRS: list[tuple[Any, type[BaseModel]]] = [
     (client.Widget, resources.WidgetOut),
+    (client.LayoutEntry, resources.LayoutEntry),
     (client.Board, resources.BoardSummary),
     (client.BoardWithWidgets, resources.BoardOut),
     (client.BoardPage, resources.BoardPage),

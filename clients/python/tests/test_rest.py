@@ -48,8 +48,16 @@ async def test_boards_create_get_update_delete(admin: AsyncClient, slug: str) ->
     )
     again = await admin.update_board(slug, description="", version=changed["version"])
     assert (again["description"], again["version"]) == ("", changed["version"] + 1)
+    laid = await admin.update_board(slug, layout=[{"key": "cpu", "w": 2}, {"key": "disk"}])
+    assert laid["layout"] == [
+        {"key": "cpu", "w": 2, "h": None},
+        {"key": "disk", "w": None, "h": None},
+    ]
+    assert (await admin.get_board(slug))["layout"] == laid["layout"]
+    again = await admin.update_board(slug, layout=[], version=laid["version"])
+    assert again["layout"] == []
     with pytest.raises(PreconditionFailed) as stale:
-        await admin.update_board(slug, title="late", version=changed["version"])
+        await admin.update_board(slug, title="late", version=laid["version"])
     assert (stale.value.status, stale.value.code) == (412, "precondition_failed")
 
     with pytest.raises(PreconditionFailed):

@@ -92,7 +92,8 @@ async def get_board(slug: SlugParam, state: State, caller: Caller, response: Res
 async def patch_board(
     slug: SlugParam, body: BoardPatch, state: State, _: Writer, expected: IfMatch
 ) -> Response:
-    """Change the title, description or `public`; with `If-Match`, only at that version."""
+    """Change the title, description, `public` or `layout` (the widgets' order and sizes);
+    with `If-Match`, only at that version."""
     async with write(state) as tx:
         board = await boards.update_board(tx, slug, changes(body), if_match=expected)
         return respond(BoardSummary.model_validate(board), headers=etag(board.version))

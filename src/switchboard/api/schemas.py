@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from switchboard.kinds import CLEAN_TEXT_PATTERN, VALUE_DOC, Kind, clean_text
 from switchboard.names import SLUG_PATTERN
+from switchboard.resources import Span
 
 Slug = Annotated[str, StringConstraints(pattern=rf"^{SLUG_PATTERN}$")]
 # The pattern is `clean_text`'s rule, for the document only: pydantic's own pattern engine
@@ -39,12 +40,44 @@ class BoardCreate(StrictIn):
     public: bool = False
 
 
+WidgetKey = Annotated[str, StringConstraints(pattern=rf"^{SLUG_PATTERN}$")]
+MAX_LAYOUT = 1_000
+"""The most entries a board's layout may hold."""
+
+
+class LayoutIn(StrictIn):
+    """One widget's place: list order is tile order; `w`/`h` absent: the kind's default."""
+
+    key: WidgetKey
+    w: Span | None = None
+    h: Span | None = None
+
+
+def _unique_keys(entries: list[LayoutIn]) -> list[LayoutIn]:
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.key in seen:
+            raise ValueError(f"key {entry.key!r} is in the layout twice")
+        seen.add(entry.key)
+    return entries
+
+
+Layout = Annotated[list[LayoutIn], Field(max_length=MAX_LAYOUT), AfterValidator(_unique_keys)]
+
+
 class BoardPatch(StrictIn):
-    model_config = example({"title": "Operations"})
+    model_config = example(
+        {"title": "Operations", "layout": [{"key": "cpu", "w": 2, "h": 1}, {"key": "status"}]}
+    )
 
     title: Title | None = None
     description: Description | None = None
     public: bool | None = None
+    layout: Layout | None = Field(
+        default=None,
+        description="The widgets' order and sizes (`w` columns, `h` rows, 1–4); keys not on "
+        "the board are kept, widgets not listed come after; `[]`: every kind's default.",
+    )
 
 
 class WidgetPut(StrictIn):
@@ -69,9 +102,6 @@ class WidgetBatchEntry(WidgetPatch):
     """The version last seen (`If-Match` for this widget); stale: 412, nothing changed."""
 
 
-WidgetKey = Annotated[str, StringConstraints(pattern=rf"^{SLUG_PATTERN}$")]
-
-
 class WidgetBatch(StrictIn):
     """`PATCH /api/boards/{slug}/widgets`: each entry as a single widget's PATCH body."""
 
@@ -92,9 +122,11 @@ class PointsIn(StrictIn):
 
 
 def changes(patch: BaseModel, *, nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The fields a PATCH body set; `null` only counts for fields that may be null."""
+    """The fields a PATCH body set; `null` only counts for fields that may be null. Nested
+    models are dumped whole (a layout entry without `w` stores `"w": null`)."""
+    values = patch.model_dump()
     return {
-        name: value
-        for name, value in patch.model_dump(exclude_unset=True).items()
-        if value is not None or name in nullable
+        name: values[name]
+        for name in patch.model_fields_set
+        if values[name] is not None or name in nullable
     }

@@ -37,6 +37,7 @@ async def create_board(tx: Tx, *, slug: str, title: str, description: str, publi
             title=title,
             description=description,
             public=public,
+            layout=[],
             seq=0,
             version=1,
             created_at=now,
@@ -48,6 +49,7 @@ async def create_board(tx: Tx, *, slug: str, title: str, description: str, publi
     if board.deleted_at is None:
         raise Conflict(f"board {slug!r} already exists")
     board.title, board.description, board.public = title, description, public
+    board.layout = []
     board.version += 1
     board.created_at = board.updated_at = now
     board.deleted_at = None

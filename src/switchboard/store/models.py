@@ -66,6 +66,8 @@ class Board(Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     public: Mapped[bool] = mapped_column(Boolean, default=False)
+    layout: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list, server_default="[]")
+    """Widget order and sizes: `[{"key", "w", "h"}, …]` (`resources.LayoutEntry`)."""
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

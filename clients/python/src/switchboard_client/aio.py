@@ -121,12 +121,16 @@ class AsyncClient:
         title: str | None = None,
         description: str | None = None,
         public: bool | None = None,
+        layout: Iterable[Mapping[str, Any]] | None = None,
         version: int | None = None,
         idempotency_key: str | None = None,
     ) -> api.Board:
         """Change the fields given (the others stay); with `version`, only if that is still
-        the board's version (`PreconditionFailed` otherwise). The board, without widgets."""
-        body = _present(title=title, description=description, public=public)
+        the board's version (`PreconditionFailed` otherwise). The board, without widgets.
+        `layout`: the widgets' order and sizes, `[{"key": "cpu", "w": 2, "h": 1}, …]`
+        (`w`/`h` may be left out: the kind's default); `[]` goes back to the defaults."""
+        entries = None if layout is None else [dict(entry) for entry in layout]
+        body = _present(title=title, description=description, public=public, layout=entries)
         changed = await self._write(
             "PATCH", _board(board), body, key=idempotency_key, headers=_if_match(version)
         )

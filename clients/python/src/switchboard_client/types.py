@@ -29,6 +29,15 @@ class Widget(TypedDict):
     updated_at: str
 
 
+class LayoutEntry(TypedDict):
+    """One widget's place on its board's page: the layout's order is the tiles' order;
+    `w`/`h` the grid columns/rows (1-4) its tile spans, None for its kind's default."""
+
+    key: str
+    w: int | None
+    h: int | None
+
+
 class Board(TypedDict):
     """A board without its widgets: an item of the list, and what `update_board` returns.
     `seq` is its last event's; `version` counts changes to these fields (its `ETag`)."""
@@ -37,6 +46,7 @@ class Board(TypedDict):
     title: str
     description: str
     public: bool
+    layout: list[LayoutEntry]
     seq: int
     version: int
     created_at: str

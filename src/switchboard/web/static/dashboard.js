@@ -193,10 +193,169 @@ async function showBoards() {
     list.hidden = shown === 0;
     cursor = page.next_cursor;
   } while (cursor);
-  // The list is fetched once, not kept live: say so, and when it was fetched.
-  showState("listed", "not live", "This list is loaded once: reload the page to see boards added since.");
   $("updated").textContent = `listed ${new Date().toLocaleTimeString()}`;
-  if (!shown) showMessage("No boards to show. Public boards appear here; private ones need a viewer token in the URL.");
+  if (shown) return followBoards([...list.querySelectorAll("a.board-card")], getToken);
+  // Nothing to follow: the (empty) list is as fetched, not live.
+  showState("listed", "not live", "This list is loaded once: reload the page to see boards added since.");
+  showMessage("No boards to show. Public boards appear here; private ones need a viewer token in the URL.");
+}
+
+// ---- the live index: each card's widget count, last change and status summary -------------
+
+const LIVE_BOARDS = 100; // SWITCHBOARD_WS_MAX_SUBSCRIPTIONS' default: what one connection may follow
+
+/** "just now", "40 s ago", "2 min ago", "3 h ago", "5 d ago". */
+function ago(at, now = Date.now()) {
+  const seconds = Math.max(0, Math.round((now - at) / 1000));
+  if (seconds < 10) return "just now";
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+/** When the board last changed, in ms, as far as its snapshot tells: its own fields' or a
+ * widget's latest `updated_at`. */
+function lastChange(state) {
+  const times = [state.board, ...state.widgets.values()].map((item) => Date.parse(item && item.updated_at));
+  return Math.max(0, ...times.filter((t) => !Number.isNaN(t)));
+}
+
+/** How many status widgets are ok, warn, bad or unknown (coloured as on the board). */
+function statusCounts(state) {
+  const counts = { ok: 0, warn: 0, bad: 0, none: 0 };
+  for (const widget of state.widgets.values()) {
+    if (widget.kind === "status") counts[statusClass(widget.value, widget.config)] += 1;
+  }
+  return counts;
+}
+
+/** A card's live part, added under its title: widget count, last change, status summary,
+ * and whether the card itself is live. */
+function cardStats(card) {
+  let stats = card.querySelector(".card-stats");
+  if (!stats) {
+    stats = el("div", { className: "card-stats" },
+      el("span", { className: "count" }),
+      el("time", { className: "changed" }),
+      el("span", { className: "summary" }),
+      el("span", { className: "live-mark" }));
+    card.append(stats);
+  }
+  return stats;
+}
+
+/** Show `state` on its card: counts, when it last changed (`at`, ms), the status summary. */
+function showCard(card, state, at) {
+  const stats = cardStats(card);
+  const count = state.widgets.size;
+  stats.querySelector(".count").textContent = `${count} widget${count === 1 ? "" : "s"}`;
+  stats.querySelector(".count").dataset.count = String(count);
+  const changed = stats.querySelector(".changed");
+  if (at) {
+    changed.dateTime = new Date(at).toISOString();
+    changed.title = new Date(at).toLocaleString();
+    changed.textContent = `changed ${ago(at)}`;
+  }
+  const counts = statusCounts(state);
+  const summary = stats.querySelector(".summary");
+  Object.assign(summary.dataset, { ok: counts.ok, warn: counts.warn, bad: counts.bad, unknown: counts.none });
+  summary.replaceChildren(...Object.entries(counts).filter(([, n]) => n > 0).map(([name, n]) =>
+    el("span", { className: `dot ${name}`, textContent: `${n} ${name === "none" ? "unknown" : name}` })));
+}
+
+/** Mark a card live or not, saying why not in words and in its `title`. */
+function markCard(card, live, why = "") {
+  card.dataset.live = String(live);
+  const mark = cardStats(card).querySelector(".live-mark");
+  mark.textContent = live ? "" : why;
+  mark.title = live ? "" : why;
+}
+
+/** Follow the listed boards live over one WebSocket: the first LIVE_BOARDS of them (one
+ * subscription each, the server's default cap per connection); the rest say they are not
+ * live, and take a freed place when a followed board is deleted. The header is `live` when
+ * the socket is and every followed board's subscription is confirmed. Boards created after
+ * the list was fetched appear on reload. */
+function followBoards(cards, getToken) {
+  const bySlug = new Map(cards.map((card) => [card.dataset.slug, card]));
+  const waiting = cards.map((card) => card.dataset.slug);
+  const followed = new Map(); // slug → { seq, at }: the last seq shown, the last change (ms)
+  const confirmed = new Set(); // followed slugs subscribed since the socket last opened
+  const deleted = new Set();
+  let socket = "connecting";
+  const client = new Switchboard({
+    token,
+    getToken: getToken && (async () => useToken(await getToken())),
+    onStatus: (status) => {
+      socket = status.state;
+      if (socket !== "live") confirmed.clear();
+      if (status.state === "failed") showMessage(`Disconnected: ${status.reason}.`);
+      showIndexState();
+    },
+  });
+
+  function showIndexState() {
+    const live = socket === "live" && confirmed.size === followed.size;
+    const listed = bySlug.size - deleted.size;
+    for (const [slug, card] of bySlug) {
+      if (followed.has(slug)) markCard(card, live && confirmed.has(slug), socket === "live" ? "syncing…" : "not live");
+    }
+    if (!live) return showState(socket === "live" ? "connecting" : socket, socket === "live" ? "syncing…" : undefined);
+    if (followed.size === listed) return showState("live", "live", `${listed} boards followed live`);
+    showState("live", `live · ${followed.size} of ${listed} boards`,
+      `One connection follows at most ${LIVE_BOARDS} boards: the others show what they had, not live; open one to see it live.`);
+  }
+
+  function follow(slug) {
+    followed.set(slug, { seq: null, at: 0 });
+    const card = bySlug.get(slug);
+    client.subscribe(slug, {
+      onChange: (state) => {
+        const seen = followed.get(slug);
+        if (!seen) return;
+        if (state.board && state.board.deleted) return gone(slug, "deleted");
+        // An event next in line moves "last change" to its time; a snapshot tells it itself.
+        const event = seen.seq !== null && state.seq === seen.seq + 1;
+        seen.at = event ? Math.max(seen.at, lastChange(state), state.updatedAt.getTime()) : lastChange(state);
+        seen.seq = state.seq;
+        showCard(card, state, seen.at);
+      },
+      onSubscribed: () => { confirmed.add(slug); showIndexState(); },
+      onError: (error) => (error.code === "too_many_subscriptions" ? gone(slug, "not live", false)
+        : gone(slug, error.code === "not_found" ? "deleted" : error.message)),
+    });
+  }
+
+  /** `slug` is no longer followed (deleted, no longer readable, refused): say so on its
+   * card, and give its place to the next board waiting (unless the server refused the
+   * place itself: it caps subscriptions per connection below this page's LIVE_BOARDS). */
+  function gone(slug, why, freed = true) {
+    client.unsubscribe(slug);
+    followed.delete(slug);
+    confirmed.delete(slug);
+    const card = bySlug.get(slug);
+    if (why === "deleted") {
+      deleted.add(slug);
+      card.classList.add("deleted");
+      card.dataset.deleted = "";
+    }
+    markCard(card, false, why);
+    if (!freed) waiting.unshift(slug); // its turn comes when a place is freed
+    else if (waiting.length) follow(waiting.shift());
+    showIndexState();
+  }
+
+  for (const slug of waiting.splice(0, LIVE_BOARDS)) follow(slug);
+  for (const slug of waiting) markCard(bySlug.get(slug), false, "not live");
+  showIndexState();
+  setInterval(() => {
+    for (const [slug, seen] of followed) {
+      const changed = seen.at && bySlug.get(slug).querySelector(".card-stats .changed");
+      if (changed) changed.textContent = `changed ${ago(seen.at)}`;
+    }
+  }, 5000);
+  window.switchboard = client; // for debugging from the console
 }
 
 // ---- one board ----------------------------------------------------------------------------
@@ -287,8 +446,7 @@ const draw = {
     if (values.length > 1) body.append(delta(values.at(-1) - values.at(-2)));
     body.append(sparkline(values));
   },
-  table(w, body, tile) {
-    tile.classList.add("wide");
+  table(w, body) {
     if (!w.value) return body.append(el("div", { className: "text empty", textContent: "no rows yet" }));
     const head = el("tr", {}, ...w.value.columns.map((c) => el("th", { scope: "col", textContent: c })));
     const rows = w.value.rows.map((row) => el("tr", {}, ...row.map((cell) =>
@@ -324,8 +482,7 @@ const draw = {
   text(w, body) {
     body.append(el("div", { className: w.value ? "text" : "text empty", textContent: w.value || "no text yet" }));
   },
-  series(w, body, tile) {
-    tile.classList.add("wide");
+  series(w, body) {
     const points = Array.isArray(w.value) ? w.value : [];
     const last = points.length ? points[points.length - 1].v : null;
     const unit = w.config.unit ? el("span", { className: "unit", textContent: w.config.unit }) : null;
@@ -483,9 +640,10 @@ function render(state, changed) {
   const tiles = new Map([...grid.children].map((t) => [t.dataset.key, t]));
   if (changed === null) { // snapshot or board change: draw everything again
     grid.replaceChildren(...[...state.widgets.values()].map(renderWidget));
-    return;
+  } else {
+    for (const key of Array.isArray(changed) ? changed : [changed]) redrawWidget(state, tiles, key);
   }
-  for (const key of Array.isArray(changed) ? changed : [changed]) redrawWidget(state, tiles, key);
+  applyLayout(grid, state);
 }
 
 function redrawWidget(state, tiles, key) {
@@ -503,7 +661,70 @@ function redrawWidget(state, tiles, key) {
   setTimeout(() => tile.classList.remove("flash"), 900);
 }
 
+// ---- layout: the tiles' order and sizes, from the board's `layout` ------------------------
+
+const DEFAULT_SPAN = { series: { w: 2, h: 1 }, table: { w: 2, h: 1 } }; // others: 1 × 1
+const ONE_BY_ONE = { w: 1, h: 1 };
+
+/** The tiles in order, each with the columns (`w`) and rows (`h`) it spans: the widgets the
+ * board's `layout` names, in its order, then the others as the board has them (creation
+ * order). A size left out (null) is the kind's default; entries for keys not on the board
+ * (not yet, or no more) are kept by the server and skipped here. */
+function arrangement(state) {
+  const layout = state.board && Array.isArray(state.board.layout) ? state.board.layout : [];
+  const placed = [];
+  const named = new Set();
+  for (const entry of layout) {
+    const widget = state.widgets.get(entry.key);
+    if (!widget || named.has(entry.key)) continue;
+    named.add(entry.key);
+    const size = DEFAULT_SPAN[widget.kind] || ONE_BY_ONE;
+    placed.push({ key: entry.key, w: entry.w ?? size.w, h: entry.h ?? size.h });
+  }
+  for (const widget of state.widgets.values()) {
+    if (!named.has(widget.key)) placed.push({ key: widget.key, ...(DEFAULT_SPAN[widget.kind] || ONE_BY_ONE) });
+  }
+  return placed;
+}
+
+/** How many columns the grid has at its width now (the CSS decides: 260 px or more each). */
+function gridColumns(grid) {
+  const tracks = getComputedStyle(grid).gridTemplateColumns;
+  return tracks && tracks !== "none" ? tracks.trim().split(/\s+/).length : 1;
+}
+
+/** Put the tiles in the layout's order (moving only those out of place, so charts and
+ * scroll positions stay), each spanning its rows and its columns — at most as many as the
+ * grid has, so a wide tile on a phone takes the one column rather than overflowing it.
+ * `data-w`/`data-h` are the sizes asked for, `data-span` the columns spanned now. */
+function applyLayout(grid, state) {
+  const tiles = new Map([...grid.children].map((tile) => [tile.dataset.key, tile]));
+  const columns = gridColumns(grid);
+  grid.dataset.columns = String(columns);
+  let before = null;
+  for (const { key, w, h } of arrangement(state)) {
+    const tile = tiles.get(key);
+    if (!tile) continue;
+    const span = Math.min(w, columns);
+    Object.assign(tile.dataset, { w: String(w), h: String(h), span: String(span) });
+    tile.style.gridColumn = `span ${span}`;
+    tile.style.gridRow = `span ${h}`;
+    const expected = before ? before.nextElementSibling : grid.firstElementChild;
+    if (expected !== tile) (before ? before.after(tile) : grid.prepend(tile));
+    before = tile;
+  }
+}
+
+/** Clamp the spans again whenever the grid gains or loses a column (window resized, phone
+ * turned): the layout asks for sizes, the width decides how many columns there are. */
+function followColumns(grid) {
+  new ResizeObserver(() => {
+    if (view.state && String(gridColumns(grid)) !== grid.dataset.columns) applyLayout(grid, view.state);
+  }).observe(grid);
+}
+
 async function showBoard(slug) {
+  followColumns($("grid"));
   $("title").textContent = slug;
   const source = tokenSource(slug);
   if (source === false) return showState("offline", "not connected");
