@@ -152,15 +152,18 @@ async def test_push_errors_are_one_line(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_push_to_a_server_that_is_down_says_so_after_its_retries(tmp_path: Path) -> None:
+def test_push_to_a_server_that_is_down_reports_each_retry_then_says_so(tmp_path: Path) -> None:
     port = free_port()
     ran = _cli(
         "push", "ops", "cpu", "1", env={"SWITCHBOARD_URL": f"127.0.0.1:{port}"}, cwd=tmp_path
     )
     assert ran.returncode == 1
-    assert (
-        _one_line_error(ran) == f"error: cannot reach http://127.0.0.1:{port}: connection refused"
-    )
+    *progress, last = ran.stderr.strip().splitlines()
+    assert last == f"error: cannot reach http://127.0.0.1:{port}: connection refused"
+    retry = re.compile(rf"push: 127\.0\.0\.1:{port}: connection refused; retry (\d+) in [\d.]+ s")
+    attempts = [int(m[1]) for line in progress if (m := retry.fullmatch(line))]
+    assert attempts == list(range(1, len(progress) + 1)), ran.stderr  # each retry, said
+    assert len(attempts) >= 3
 
 
 async def test_tail_reports_its_retries_while_the_server_is_down(tmp_path: Path) -> None:

@@ -12,9 +12,12 @@ from __future__ import annotations
 import typer
 
 from switchboard.cli import client, server
+from switchboard.cli.output import PLAIN
 
 app = typer.Typer(
-    help="Switchboard: live dashboards over REST, WebSocket and SSE.", no_args_is_help=True
+    help="Switchboard: live dashboards over REST, WebSocket and SSE.",
+    no_args_is_help=True,
+    **PLAIN,
 )
 app.command()(server.serve)
 app.command()(server.migrate)

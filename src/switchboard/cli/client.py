@@ -2,7 +2,10 @@
 
 They load `switchboard_client` (httpx, websockets), typer and orjson, never the server's
 packages, so they start in a fraction of the time `serve` takes; `demo` imports the
-store only to make its key (`switchboard.demo`).
+store only to make its key (`switchboard.demo`). The client itself is imported when a
+command runs, not when the command line is parsed: `--help` and a usage error need
+neither httpx nor websockets (httpx alone, importing its own command line when click is
+installed, as it is beside typer, is most of the client's import time).
 """
 
 from __future__ import annotations
@@ -13,22 +16,15 @@ import logging
 import shlex
 import sys
 from collections.abc import Coroutine
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import orjson
 import typer
 
 from switchboard.cli.output import USAGE, fail
-from switchboard_client import (
-    AsyncClient,
-    Client,
-    ConnectionFailed,
-    Forbidden,
-    SwitchboardError,
-    Unauthorized,
-)
-from switchboard_client.urls import server_url
+
+if TYPE_CHECKING:
+    from switchboard_client import SwitchboardError
 
 Url = Annotated[
     str,
@@ -58,8 +54,11 @@ def push(
     token: Token = None,
 ) -> None:
     """Set a widget's value (retried, applied once, if the server is briefly unreachable)."""
+    from switchboard_client import Client, SwitchboardError
+
     parsed = json_value(value)
     address = _address(url)
+    report_retries("push")
     try:
         with Client(address, token=token) as sb:
             widget = sb.set(slug, key, parsed)
@@ -76,6 +75,8 @@ def tail(
 ) -> None:
     """Print a board's snapshot and events as JSON lines, reconnecting with `since`
     (each reconnection attempt is reported on stderr)."""
+    from switchboard_client import AsyncClient
+
     address = _address(url)
 
     async def run() -> None:
@@ -129,6 +130,8 @@ def json_value(raw: str) -> Any:
 
 def problem(exc: SwitchboardError, url: str, token: str | None) -> str:
     """One line for a failed call: what went wrong, and where."""
+    from switchboard_client import ConnectionFailed, Forbidden, Unauthorized
+
     if isinstance(exc, ConnectionFailed):
         return f"cannot reach {url}: {_reason(exc.__cause__)}"
     if isinstance(exc, Unauthorized):
@@ -151,6 +154,8 @@ def report_retries(command: str) -> None:
 
 
 def _address(url: str) -> str:
+    from switchboard_client.urls import server_url
+
     try:
         return server_url(url)
     except ValueError as exc:
@@ -159,6 +164,8 @@ def _address(url: str) -> str:
 
 def _run(main: Coroutine[Any, Any, Any], url: str, token: str | None) -> None:
     """Run until done or Ctrl-C; a client failure becomes one line and status 1."""
+    from switchboard_client import SwitchboardError
+
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(main)
@@ -167,10 +174,8 @@ def _run(main: Coroutine[Any, Any, Any], url: str, token: str | None) -> None:
 
 
 def _reason(cause: BaseException | None) -> str:
-    """The transport failure in a few words ("connection refused", "timed out")."""
-    text = str(cause) if cause is not None else ""
-    if "refused" in text.lower() or "all connection attempts failed" in text.lower():
-        return "connection refused"
-    if isinstance(cause, httpx.TimeoutException):
-        return "timed out"
-    return text or (type(cause).__name__ if cause is not None else "no answer")
+    """The transport failure in a few words ("connection refused", "no answer within …")."""
+    from switchboard_client.aio import DEFAULT_TIMEOUT
+    from switchboard_client.states import describe
+
+    return describe(cause, DEFAULT_TIMEOUT) if cause is not None else "no answer"

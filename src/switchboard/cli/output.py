@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 USAGE = 2
 """Exit status for what the user must change before trying again (bad input, settings)."""
+PLAIN: dict[str, Any] = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
+"""Every `typer.Typer`'s: click's plain help and errors. Typer's rich formatting imports
+rich and markdown-it, about 0.6 s, more than the rest of `push --help` together."""
 
 
 def note(line: str) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from switchboard.cli.output import USAGE, fail, note
+from switchboard.cli.output import PLAIN, USAGE, fail, note
 from switchboard.database_url import shown
 
 if TYPE_CHECKING:
@@ -144,7 +144,11 @@ def migrate() -> None:
     typer.echo("database is at the latest revision")
 
 
-keys_app = typer.Typer(help="API keys in the configured store.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys in the configured store.",
+    no_args_is_help=True,
+    **PLAIN,
+)
 
 
 def store_url() -> str:

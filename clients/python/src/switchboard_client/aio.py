@@ -22,7 +22,7 @@ from switchboard_client import types as api
 from switchboard_client.errors import ConnectionFailed, from_response
 from switchboard_client.live import Live, watch_boards
 from switchboard_client.retry import RETRIED_STATUSES, Budget, RetryPolicy, retry_after, unsent
-from switchboard_client.states import StateChange
+from switchboard_client.states import StateChange, describe
 from switchboard_client.tokens import REFRESH_MARGIN, TokenSource
 from switchboard_client.urls import server_url
 from switchboard_client.watch import Event, Frame
@@ -398,9 +398,11 @@ class AsyncClient:
             except httpx.TransportError as exc:
                 maybe_applied = maybe_applied or not unsent(exc)
                 wait = budget.next_delay()
+                reason = describe(exc, self._http.timeout.connect or DEFAULT_TIMEOUT)
                 if wait is None:
-                    raise ConnectionFailed(f"{method} {path}: {exc!r}") from exc
-                log.debug("%s %s: %r, retrying in %.2f s", method, path, exc, wait)
+                    raise ConnectionFailed(f"{method} {path}: {reason}") from exc
+                where = self._http.base_url.netloc.decode()
+                log.info("%s: %s; retry %d in %.1f s", where, reason, budget.attempt, wait)
             else:
                 if response.is_success:
                     return response

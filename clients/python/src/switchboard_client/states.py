@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+import httpx
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 State = Literal["connecting", "connected", "reconnecting", "closed", "failed"]
@@ -39,8 +40,14 @@ def describe(exc: BaseException, timeout: float) -> str:
     """What failed, in a few words: "connection refused", "no answer within 10 s"."""
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, TIMEOUTS):
+    if isinstance(exc, (*TIMEOUTS, httpx.TimeoutException)):
         return f"no answer within {timeout:g} s"
+    if isinstance(exc, httpx.TransportError):  # a REST call's
+        text = str(exc).lower()
+        if "refused" in text or "all connection attempts failed" in text:
+            return "connection refused"
+        if exc.__cause__ is not None:
+            return describe(exc.__cause__, timeout)
     if isinstance(exc, ConnectionClosed):
         if exc.rcvd is None:
             return "connection lost"
