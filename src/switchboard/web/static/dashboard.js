@@ -448,7 +448,11 @@ const draw = {
   },
   table(w, body) {
     if (!w.value) return body.append(el("div", { className: "text empty", textContent: "no rows yet" }));
-    const head = el("tr", {}, ...w.value.columns.map((c) => el("th", { scope: "col", textContent: c })));
+    // A column of numbers (empty cells aside) is right-aligned, its heading too.
+    const numeric = w.value.columns.map((_, i) => w.value.rows.some((r) => typeof r[i] === "number")
+      && w.value.rows.every((r) => r[i] === null || typeof r[i] === "number"));
+    const head = el("tr", {}, ...w.value.columns.map((c, i) =>
+      el("th", { scope: "col", className: numeric[i] ? "num" : "", textContent: c })));
     const rows = w.value.rows.map((row) => el("tr", {}, ...row.map((cell) =>
       el("td", { className: typeof cell === "number" ? "num" : "", textContent: cellText(cell) }))));
     body.append(el("div", { className: "table-wrap" },
@@ -543,6 +547,7 @@ function drawChart(holder, points) {
   const axis = { stroke: "#8b98a7", grid: { stroke: "#263241" }, ticks: { stroke: "#263241" } };
   const chart = new uPlot({
     width: holder.clientWidth || 300, height: CHART_HEIGHT, legend: { show: false }, cursor: { show: false },
+    padding: [8, 48, 0, 0], // room on the right for the last time label, which centres on its tick
     scales: { x: { time: byTime, range: xRange(byTime) }, y: { range: yRange } },
     axes: [
       { ...axis, space: 80, values: (u, splits) => recorded("xLabels", xLabels(u, splits)),
