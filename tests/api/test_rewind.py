@@ -120,6 +120,7 @@ async def test_retention_trims_history(
             gone = await live.http.get(f"/api/boards/{slug}", params={"at": at})
             assert gone.status_code == 410
             assert gone.json()["error"]["code"] == "history_expired"
+            assert gone.headers["History-From"] == "150"
         await board.check(list(range(150, 251)))
         async with live.state.db.read() as session:
             found = await find_board(session, slug)
@@ -162,6 +163,7 @@ async def test_recreated_board_starts_a_new_history(server: LiveServer, slug: st
     for at in (0, 1, 2):
         response = await server.http.get(url, params={"at": at})
         assert response.status_code == 410, at
+        assert response.headers["History-From"] == "3"
     start = (await server.http.get(url, params={"at": 3})).json()
     assert start == (await server.http.get(url)).json()
     assert (start["title"], start["widgets"]) == ("new", [])

@@ -81,8 +81,9 @@ async def list_boards(
 
 AT_DOC = (
     "Rewind: the board as it was right after this seq (0: as created), rebuilt from its "
-    "retained history; no `ETag`. 410 `history_expired` before the retained history (or "
-    "before the board's re-creation), 422 beyond the board's current seq."
+    "retained history; no `ETag`, and `Seq-Time` is that seq's time. 410 `history_expired` "
+    "before the retained history (or before the board's re-creation), with `History-From`: "
+    "the oldest seq still answerable; 422 beyond the board's current seq."
 )
 
 

@@ -38,6 +38,7 @@ RESPONSE_HEADERS = (
     "Idempotent-Replayed",
     "X-Request-ID",
     "Seq-Time",  # `GET /api/boards/{slug}?at=`
+    "History-From",  # its 410
 )
 MAX_AGE = 600
 """Seconds a browser may reuse a preflight's answer (Chromium caps it at 7,200)."""

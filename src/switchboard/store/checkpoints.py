@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,9 @@ from switchboard.resources import board_out
 from switchboard.store.db import Tx
 from switchboard.store.models import Board, Checkpoint, Event
 from switchboard.store.replay import replay
+
+HISTORY_FROM = "History-From"
+"""The header of a 410 to `?at=`: the oldest seq the board can still be rewound to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,8 @@ async def rebuild(session: AsyncSession, board_id: int, seq: int) -> Past | None
 
 async def board_at(session: AsyncSession, board: Board, seq: int) -> Past:
     """The live `board` as it was right after `seq`: 422 for a seq it has not reached,
-    `Gone` (410) for one before its retained history (or before its re-creation)."""
+    `Gone` (410) for one before its retained history (or before its re-creation), which
+    names the oldest seq that can be asked for in `HISTORY_FROM`."""
     if seq > board.seq:
         raise ValidationFailed(
             f"board {board.slug!r} is at seq {board.seq}: it has no seq {seq} yet",
@@ -75,7 +79,11 @@ async def board_at(session: AsyncSession, board: Board, seq: int) -> Past:
         )
     past = await rebuild(session, board.id, seq)
     if past is None:
-        raise Gone(f"seq {seq} of board {board.slug!r} is no longer retained")
+        oldest = await session.scalar(
+            select(func.min(Checkpoint.seq)).where(Checkpoint.board_id == board.id)
+        )
+        headers = {} if oldest is None else {HISTORY_FROM: str(oldest)}
+        raise Gone(f"seq {seq} of board {board.slug!r} is no longer retained", headers=headers)
     return past
 
 
