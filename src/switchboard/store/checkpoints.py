@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -26,7 +27,9 @@ from switchboard.errors import Gone, ValidationFailed
 from switchboard.resources import board_out
 from switchboard.store.db import Tx
 from switchboard.store.models import Board, Checkpoint, Event
-from switchboard.store.replay import replay
+from switchboard.store.replay import ReplayError, replay
+
+log = structlog.get_logger(__name__)
 
 HISTORY_FROM = "History-From"
 """The header of a 410 to `?at=`: the oldest seq the board can still be rewound to."""
@@ -89,8 +92,14 @@ async def board_at(session: AsyncSession, board: Board, seq: int) -> Past:
 
 async def ensure(tx: Tx, board_id: int, seq: int) -> None:
     """A checkpoint at `seq`, unless one is there or none below it can be built on (a board
-    from before checkpoints had none; its history is answerable from its first one)."""
-    past = await rebuild(tx.session, board_id, seq)
+    from before checkpoints had none; its history is answerable from its first one). It
+    runs inside writes: an event without a replay rule (a bug) is logged, never a failed
+    write."""
+    try:
+        past = await rebuild(tx.session, board_id, seq)
+    except ReplayError as exc:
+        log.error("checkpoint_failed", board_id=board_id, seq=seq, error=str(exc))
+        return
     if past is None or past.base == seq:
         return
     await _insert(tx, board_id, past.state, past.at)
