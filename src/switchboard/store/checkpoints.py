@@ -26,10 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard.errors import Gone, ValidationFailed
 from switchboard.resources import board_out
 from switchboard.store.db import Tx
-from switchboard.store.models import Board, Checkpoint, Event
+from switchboard.store.models import Base, Board, Checkpoint
 from switchboard.store.replay import ReplayError, replay
 
 log = structlog.get_logger(__name__)
+
+CHECKPOINTS = Base.metadata.tables["checkpoints"]
+EVENTS = Base.metadata.tables["events"]
 
 HISTORY_FROM = "History-From"
 """The header of a 410 to `?at=`: the oldest seq the board can still be rewound to."""
@@ -48,24 +51,27 @@ class Past:
 
 async def rebuild(session: AsyncSession, board_id: int, seq: int) -> Past | None:
     """The board after `seq`, from the newest checkpoint at or below it and the events
-    after that; `None` if there is no such checkpoint or an event between is missing."""
-    base = await session.scalar(
-        select(Checkpoint)
-        .where(Checkpoint.board_id == board_id, Checkpoint.seq <= seq)
-        .order_by(Checkpoint.seq.desc())
-        .limit(1)
-    )
+    after that; `None` if there is no such checkpoint or an event between is missing.
+    Core rows, not ORM objects: up to a hundred of them per rebuild."""
+    base = (
+        await session.execute(
+            select(CHECKPOINTS.c.seq, CHECKPOINTS.c.state, CHECKPOINTS.c.at)
+            .where(CHECKPOINTS.c.board_id == board_id, CHECKPOINTS.c.seq <= seq)
+            .order_by(CHECKPOINTS.c.seq.desc())
+            .limit(1)
+        )
+    ).first()
     if base is None:
         return None
     if base.seq == seq:
         return Past(base.state, base.at, base.seq, 1)
-    events = list(
-        await session.scalars(
-            select(Event)
-            .where(Event.board_id == board_id, Event.seq > base.seq, Event.seq <= seq)
-            .order_by(Event.seq)
+    events = (
+        await session.execute(
+            select(EVENTS.c.seq, EVENTS.c.name, EVENTS.c.data, EVENTS.c.at)
+            .where(EVENTS.c.board_id == board_id, EVENTS.c.seq > base.seq, EVENTS.c.seq <= seq)
+            .order_by(EVENTS.c.seq)
         )
-    )
+    ).all()
     if [event.seq for event in events] != list(range(base.seq + 1, seq + 1)):
         return None  # trimmed meanwhile (a trim that ran late): nothing to build on
     return Past(replay(base.state, events), events[-1].at, base.seq, 1 + len(events))
