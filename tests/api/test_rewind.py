@@ -105,17 +105,21 @@ async def test_retention_trims_history(
     backend: str, tmp_path: Path, pg_url: str, prefix: str, slug: str
 ) -> None:
     """With the last 50 events kept, trims at 100 and 200 cut at 50 and 150: seq 150 (the
-    oldest retained event's predecessor) and later rebuild, earlier ones are 410."""
+    oldest retained event's predecessor) and later rebuild, earlier ones are 410. Seqs 100
+    and 200 are widget PATCHes: on PostgreSQL, the single statement, whose trim (and
+    checkpoints) run after it committed."""
     settings = backend_settings(backend, tmp_path, pg_url, prefix, event_retention=50)
     async with start_server(settings) as live:
         await live.create_board(slug)
         board = Recorder(live, slug)
         await board.send("PUT", "/widgets/w", {"kind": "number", "value": 0})
         await board.send("PUT", "/widgets/s", {"kind": "trend", "config": {"max_points": 3}})
-        for value in range(124):
-            await board.send("PATCH", "/widgets/w", {"value": value})
-            await board.send("POST", "/widgets/s/points", {"points": [{"v": value}]})
-        assert max(board.seen) == 250
+        while (seq := max(board.seen)) < 250:  # PATCHes at even seqs, points at odd ones
+            if seq % 2:
+                await board.send("PATCH", "/widgets/w", {"value": seq})
+            else:
+                await board.send("POST", "/widgets/s/points", {"points": [{"v": seq}]})
+        assert live.state.db.is_sqlite == (backend == "embedded")
         for at in (0, 10, 149):
             gone = await live.http.get(f"/api/boards/{slug}", params={"at": at})
             assert gone.status_code == 410
@@ -125,6 +129,10 @@ async def test_retention_trims_history(
         async with live.state.db.read() as session:
             found = await find_board(session, slug)
             assert await checkpoints.rebuild(session, found.id, 149) is None
+            for seq in range(150, 251):
+                past = await checkpoints.rebuild(session, found.id, seq)
+                assert past is not None
+                assert past.base in (150, 200)  # the cut's checkpoint, the PATCH's
 
 
 async def _key(server: LiveServer, boards: list[str]) -> dict[str, str]:
