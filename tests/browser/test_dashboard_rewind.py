@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.test_dashboard import _api, tile
-from tests.helpers import ServerProcess
+from tests.helpers import AUTH, ServerProcess
 
 
 async def _scrub(page: Page, seq: int | str) -> None:
@@ -72,3 +74,22 @@ async def test_scrub_back_then_live_without_a_gap(
     await expect(big).to_have_text("8")
     await expect(grid).to_have_class("grid")
     await expect(page.locator("#rewind-live")).to_be_disabled()
+
+
+@pytest.mark.parametrize("server_env", [{"SWITCHBOARD_EVENT_RETENTION": "20"}])
+async def test_the_timeline_starts_at_the_retained_history(
+    page: Page, server: ServerProcess, slug: str
+) -> None:
+    """With the last 20 events kept, the trim at seq 100 cuts at 80: the scrubber starts
+    there (`History-From`), and a seq in it shows its value."""
+    await _api(server, "POST", "/api/boards", {"slug": slug, "public": True})
+    await _api(server, "PUT", f"/api/boards/{slug}/widgets/n", {"kind": "number", "value": 0})
+    async with httpx.AsyncClient(base_url=server.base_url, headers=AUTH) as http:
+        for value in range(1, 105):  # value k at seq k + 1: the board is at seq 105
+            await http.patch(f"/api/boards/{slug}/widgets/n", json={"value": value})
+    await page.goto(f"{server.base_url}/boards/{slug}")
+    await expect(page.locator("#rewind-label")).to_have_text("live · seq 105")
+    await expect(page.locator("#rewind-range")).to_have_attribute("min", "80")
+    await _scrub(page, 91)
+    await expect(page.locator("#grid")).to_have_attribute("data-history", "91")
+    await expect(tile(page, "n").locator(".big")).to_have_text("90")
