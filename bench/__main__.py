@@ -12,7 +12,17 @@ from pathlib import Path
 
 from bench import report, runner
 from bench.measure import raise_fd_limit
-from bench.phases import batch, fanout, idle, knee, reference, saturation, single, writes
+from bench.phases import (
+    batch,
+    fanout,
+    idle,
+    knee,
+    reference,
+    rewind,
+    saturation,
+    single,
+    writes,
+)
 from bench.runner import Entry, Run
 from bench.server import database
 
@@ -23,6 +33,7 @@ PHASES = [
     Entry(single.run, only=("writes",)),
     Entry(writes.run, only=("writes",)),
     Entry(batch.run, only=("writes",)),
+    Entry(rewind.run, only=("rewind",)),
     Entry(idle.run, only=("fanout", "idle"), alone=True),
     Entry(reference.run, only=("fanout", "knee"), alone=True),
 ]
@@ -32,6 +43,7 @@ GROUPS = {
     "fanout": "the 1,000-subscriber fan-out and saturation phases",
     "writes": "the write path (the idle single PATCH, store floor beside REST writes, batches)",
     "idle": "the idle connections on one worker",
+    "rewind": "GET ?at= (the board at a past seq) over a 10,000-event history, beside the live GET",
     "knee": "5,000 subscribers at rising write rates (where latency turns up, and why:"
     " deliveries/s and CPU per delivery per rate)",
 }

@@ -56,14 +56,16 @@ def test_every_phase_module_is_registered() -> None:
 @pytest.mark.parametrize(
     ("quick", "only", "chosen"),
     [
-        (False, None, "fanout saturation single writes batch idle reference"),
-        (True, None, "fanout single writes batch idle reference"),
+        (False, None, "fanout saturation single writes batch rewind idle reference"),
+        (True, None, "fanout single writes batch rewind idle reference"),
         (False, "fanout", "fanout saturation idle reference"),
         (False, "writes", "single writes batch"),
         (False, "idle", "idle"),
         (False, "knee", "knee reference"),
         (True, "idle", "idle"),
         (True, "writes", "single writes batch"),
+        (False, "rewind", "rewind"),
+        (True, "rewind", "rewind"),
     ],
 )
 def test_the_command_line_picks_the_phases(quick: bool, only: str | None, chosen: str) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from switchboard.api import rewind
 from switchboard.api.deps import Caller, IfMatch, SlugParam, State, Writer, authorize_write, etag
 from switchboard.api.openapi import ANONYMOUS, errors
 from switchboard.api.schemas import BoardCreate, BoardPatch, changes
@@ -78,9 +79,26 @@ async def list_boards(
     )
 
 
-@router.get("/{slug}", responses=errors(404, etag=(200,)), openapi_extra=ANONYMOUS)
-async def get_board(slug: SlugParam, state: State, caller: Caller, response: Response) -> BoardOut:
-    """The board with all its widgets; `seq` is the last event the snapshot includes."""
+AT_DOC = (
+    "Rewind: the board as it was right after this seq (0: as created), rebuilt from its "
+    "retained history; no `ETag`, and `Seq-Time` is that seq's time. 410 `history_expired` "
+    "before the retained history (or before the board's re-creation), with `History-From`: "
+    "the oldest seq still answerable; 422 beyond the board's current seq."
+)
+
+
+@router.get("/{slug}", responses=errors(404, 410, etag=(200,)), openapi_extra=ANONYMOUS)
+async def get_board(
+    slug: SlugParam,
+    state: State,
+    caller: Caller,
+    response: Response,
+    at: Annotated[int | None, Query(ge=0, description=AT_DOC)] = None,
+) -> BoardOut:
+    """The board with all its widgets; `seq` is the last event the snapshot includes.
+    With `at`, the board as it was after that seq (`SEQ_TIME_HEADER`: that event's time)."""
+    if at is not None:
+        return await rewind.board_at(state, caller, slug, at, response)
     async with state.db.read() as session:
         board, widgets = await boards.load_board(session, slug)
     caller.require_read(slug, board.public)

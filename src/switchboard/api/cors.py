@@ -31,7 +31,15 @@ REQUEST_HEADERS = (
     "Last-Event-ID",  # an `EventSource` resuming after a dropped stream sends it
     "X-Request-ID",
 )
-RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "Idempotent-Replayed", "X-Request-ID")
+RESPONSE_HEADERS = (
+    "ETag",
+    "Location",
+    "Retry-After",
+    "Idempotent-Replayed",
+    "X-Request-ID",
+    "Seq-Time",  # `GET /api/boards/{slug}?at=`
+    "History-From",  # its 410
+)
 MAX_AGE = 600
 """Seconds a browser may reuse a preflight's answer (Chromium caps it at 7,200)."""
 

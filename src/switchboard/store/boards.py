@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.errors import Conflict, PreconditionFailed
 from switchboard.resources import board_summary_data
+from switchboard.store import checkpoints
 from switchboard.store.db import Tx
 from switchboard.store.events import end_life, find_board, lock_board, record
 from switchboard.store.idempotency import forget_board
@@ -45,6 +46,7 @@ async def create_board(tx: Tx, *, slug: str, title: str, description: str, publi
         )
         tx.session.add(board)
         await tx.session.flush()
+        await checkpoints.start(tx, board)
         return board
     if board.deleted_at is None:
         raise Conflict(f"board {slug!r} already exists")
@@ -55,6 +57,7 @@ async def create_board(tx: Tx, *, slug: str, title: str, description: str, publi
     board.deleted_at = None
     await record(tx, board, "board.created", lambda: board_summary_data(board))
     await end_life(tx, board)
+    await checkpoints.start(tx, board)
     return board
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.errors import DATABASE_ERRORS, Gone, NotFound
+from switchboard.store import checkpoints
 from switchboard.store.db import Database, Tx
 from switchboard.store.models import Base, Board, Event, utcnow
 
@@ -86,18 +87,22 @@ async def lock_board(tx: Tx, slug: str) -> Board:
     return board
 
 
-async def record(tx: Tx, board: Board | Head, name: str, data: EventData) -> Event:
+async def record(
+    tx: Tx, board: Board | Head, name: str, data: EventData, *, at: datetime | None = None
+) -> Event:
     """Append the board's next event to the transaction (the board must be locked): the
     event row, and a `Head`'s new seq, are queued (`Tx.queue`), sent with the write's
     other changes just before it commits (an ORM `Board`'s seq is flushed with the rest
     of the row, so it is not written twice).
 
     `data` may be a function, called once the seq is allocated: data that shows the
-    board itself must show this event's seq, not the one before it."""
+    board itself must show this event's seq, not the one before it. `at` (now by default)
+    is the event's time: a change whose data leaves out the widget's new `updated_at`
+    passes that, so replaying the event restores it (`store.replay`)."""
     board.seq += 1
     if callable(data):
         data = data()
-    at = utcnow()
+    at = at or utcnow()
     if isinstance(board, Head):  # an ORM `Board` is written by the session's own flush
         tx.queue(update(BOARDS).where(BOARDS.c.id == board.id).values(seq=board.seq))
     tx.queue(insert(EVENTS).values(board_id=board.id, seq=board.seq, name=name, data=data, at=at))
@@ -130,12 +135,17 @@ async def trim_committed(db: Database, head: Head) -> None:
 
 async def trim(tx: Tx, board: Board | Head) -> None:
     """Drop what retention no longer keeps, always a prefix: what stays is gapless up to
-    the event just recorded, which always stays."""
+    the event just recorded, which always stays. First, checkpoints at that event and at
+    the cut (`store.checkpoints`): every retained seq stays rebuildable."""
+    await tx.send_queued()  # the event just recorded, which the checkpoint replays
+    await checkpoints.ensure(tx, board.id, board.seq)
     cut = board.seq - tx.retention.count
     if tx.retention.age is not None:
         cut = max(cut, await _newest_expired(tx, board, utcnow() - tx.retention.age))
     cut = min(cut, board.seq - 1)
     if cut > 0:
+        await checkpoints.ensure(tx, board.id, cut)
+        await checkpoints.forget(tx, board.id, below=cut)
         await tx.session.execute(delete(Event).where(Event.board_id == board.id, Event.seq <= cut))
 
 
@@ -151,8 +161,10 @@ async def _newest_expired(tx: Tx, board: Board | Head, cutoff: datetime) -> int:
 async def end_life(tx: Tx, board: Board) -> None:
     """The board was deleted or re-created: drop every earlier event, so one life's history
     (its values, seen by whoever could read it then) never reaches the next. Only the
-    event just recorded stays; `since` from before it gets `reset`, `/events` 410."""
+    event just recorded stays; `since` from before it gets `reset`, `/events` 410, and
+    no checkpoint: `?at=` from before it is 410 too."""
     await tx.session.execute(delete(Event).where(Event.board_id == board.id, Event.seq < board.seq))
+    await checkpoints.forget(tx, board.id, below=board.seq + 1)
 
 
 async def first_retained(session: AsyncSession, board: Board) -> int:

@@ -115,6 +115,20 @@ class Event(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Checkpoint(Base):
+    """A board as `GET` showed it right after `seq` (`state`, its JSON), with that event's
+    time: `store.checkpoints` rebuilds any retained seq from the nearest one below."""
+
+    __tablename__ = "checkpoints"
+
+    board_id: Mapped[int] = mapped_column(
+        ForeignKey("boards.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(Json)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class IdempotencyKey(Base):
     """A write's `Idempotency-Key`: claimed before the write runs, answered with it.
 

@@ -281,7 +281,8 @@ async def append_points(tx: Tx, slug: str, key: str, points: list[Any]) -> Widge
     appended = widget.value[-len(points) :]
     _bump(widget)
     _save(tx, widget)
-    await record(tx, board, "widget.points", {"key": key, "points": appended})
+    # The event's time is the widget's new `updated_at`: replaying it restores that too.
+    await record(tx, board, "widget.points", {"key": key, "points": appended}, at=widget.updated_at)
     return widget
 
 

@@ -5,6 +5,7 @@
 // endpoint it POSTs to, one of those the operator allows). Either way no key ever reaches
 // the browser.
 import { Switchboard } from "/static/switchboard.js";
+import { Rewind } from "/static/rewind.js";
 
 const params = new URLSearchParams(location.search);
 let token = params.get("token");
@@ -625,12 +626,18 @@ function firstWidgetHint(slug) {
 }
 
 function render(state, changed) {
-  const grid = $("grid");
-  grid.hidden = false;
+  $("grid").hidden = false;
   $("message").hidden = true;
   view.state = state;
   if (changed === null) view.synced = true; // a snapshot: the board is subscribed
   showBoardState();
+  if (rewound(state)) return;
+  drawBoard(state, changed);
+}
+
+/** Draw the live board: `changed` is the key(s) an event changed, null for all of it. */
+function drawBoard(state, changed) {
+  const grid = $("grid");
   const hint = $("hint");
   if (state.board && state.board.deleted) {
     grid.replaceChildren();
@@ -724,8 +731,59 @@ function applyLayout(grid, state) {
  * turned): the layout asks for sizes, the width decides how many columns there are. */
 function followColumns(grid) {
   new ResizeObserver(() => {
-    if (view.state && String(gridColumns(grid)) !== grid.dataset.columns) applyLayout(grid, view.state);
+    const shown = past || view.state;
+    if (shown && String(gridColumns(grid)) !== grid.dataset.columns) applyLayout(grid, shown);
   }).observe(grid);
+}
+
+// ---- rewind: the board as it was (the scrubber is rewind.js) ---------------------------------
+
+let rewinder = null;
+let past = null; // the board drawn from the past, laid out as it was (null: the live one)
+let livePrevious = null; // the change indicator's values while the past is on screen
+
+/** Whether the page shows the past: then events only stretch the scrubber, and the live
+ * BoardState (still applying them) is drawn again when the viewer returns to live. */
+function rewound(state) {
+  if (!rewinder) {
+    rewinder = new Rewind({ slug: state.slug, headers: authHeaders, show: drawPast, live: drawLive });
+    rewinder.start(state.seq).catch(() => {}); // no scrubber: the page stays live
+    return false;
+  }
+  rewinder.moved(state.seq);
+  if (state.board && state.board.deleted) rewinder.toLive();
+  return rewinder.viewing !== null;
+}
+
+function authHeaders() {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+/** A past board (`GET …?at=`): drawn like the live one, marked as history, deltas off. */
+function drawPast(board) {
+  if (!livePrevious) livePrevious = new Map(previous);
+  previous.clear();
+  const grid = $("grid");
+  grid.classList.add("history");
+  grid.dataset.history = String(board.seq);
+  $("hint").hidden = true;
+  $("title").textContent = board.title || board.slug;
+  grid.replaceChildren(...board.widgets.map(renderWidget));
+  past = { board, widgets: new Map(board.widgets.map((w) => [w.key, w])) };
+  applyLayout(grid, past); // as it was laid out then
+}
+
+function drawLive() {
+  past = null;
+  const grid = $("grid");
+  grid.classList.remove("history");
+  delete grid.dataset.history;
+  if (livePrevious) {
+    previous.clear();
+    for (const [key, value] of livePrevious) previous.set(key, value);
+    livePrevious = null;
+  }
+  if (view.state) drawBoard(view.state, null);
 }
 
 async function showBoard(slug) {
