@@ -67,6 +67,7 @@ def _backfill(table: sa.Table) -> None:
         "boards",
         *(sa.column(name) for name in ("id", "slug", "title", "description", "seq", "version")),
         sa.column("public", sa.Boolean()),
+        sa.column("layout", JSON),
         *(sa.column(name, TIME) for name in ("created_at", "updated_at", "deleted_at")),
     )
     widgets = sa.table(

@@ -1,4 +1,4 @@
-"""Migration 0005 gives each live board one checkpoint at its current seq, equal to what the
+"""Migration 0006 gives each live board one checkpoint at its current seq, equal to what the
 live GET shows, on PostgreSQL and SQLite: boards from before it can be rewound from there."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ WHEN = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 async def _backfilled(url: str) -> None:
-    await migrate.upgrade(url, "0004")
+    await migrate.upgrade(url, "0005_layout")
     db = Database(url)
     try:
         async with db.sessions() as session, session.begin():
