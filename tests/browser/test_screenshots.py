@@ -1,5 +1,5 @@
 """The pictures in docs/dashboard.md, made here: a board with one widget of every kind,
-each tile photographed as a viewer sees it, plus the whole board.
+each tile photographed as a viewer sees it, the whole board, and the board rewound.
 
 Every run writes them to tests/artifacts/screenshots/; with SWITCHBOARD_DOCS_SCREENSHOTS=1
 they go to docs/img/ instead (that is how the committed ones are made). The test checks
@@ -17,6 +17,7 @@ from playwright.async_api import Browser, expect
 
 from tests.browser.conftest import open_page
 from tests.browser.test_dashboard import _api, tile
+from tests.browser.test_dashboard_rewind import _scrub
 from tests.helpers import ServerProcess
 
 ROOT = Path(__file__).parent.parent.parent
@@ -68,7 +69,9 @@ WIDGETS: dict[str, dict[str, Any]] = {
 }
 
 
-async def test_every_kind_photographed(browser: Browser, server: ServerProcess, slug: str) -> None:
+async def test_every_kind_and_the_rewind_photographed(
+    browser: Browser, server: ServerProcess, slug: str
+) -> None:
     await _api(server, "POST", "/api/boards", {"slug": slug, "title": "Web shop", "public": True})
     for key, body in WIDGETS.items():
         await _api(server, "PUT", f"/api/boards/{slug}/widgets/{key}", body)
@@ -88,6 +91,19 @@ async def test_every_kind_photographed(browser: Browser, server: ServerProcess, 
             assert box["height"] >= 100
             await shown.screenshot(path=OUT / f"kind-{kind}.png", animations="disabled")
         await page.screenshot(path=OUT / "board.png", animations="disabled")
+
+        # Rewind: the values change, then the scrubber goes back to before the change.
+        before = (await _api(server, "GET", f"/api/boards/{slug}"))["seq"]
+        await _api(server, "PATCH", f"/api/boards/{slug}/widgets/status", {"value": "down"})
+        await _api(server, "PATCH", f"/api/boards/{slug}/widgets/gauge", {"value": 97})
+        await expect(tile(page, "status").locator(".badge.bad")).to_have_text("down")
+        await _scrub(page, before)
+        await expect(page.locator("#grid")).to_have_attribute("data-history", str(before))
+        await expect(tile(page, "status").locator(".badge")).to_have_text("ok")
+        await expect(page.locator("#rewind-label")).to_contain_text(
+            f"viewing seq {before} of {before + 2}"
+        )
+        await page.screenshot(path=OUT / "rewind.png", animations="disabled")
     made = {path.name for path in OUT.glob("*.png")}
     shown_in_docs = set(re.findall(r"\]\(img/([\w.-]+\.png)\)", DOCS.read_text()))
     assert shown_in_docs, "docs/dashboard.md shows no picture"
