@@ -109,6 +109,17 @@ class LocalCluster:
             time.sleep(0.05)
         raise RuntimeError("the cluster did not reach cluster_state:ok")
 
+    def wait_promoted(self, slot: int, old: ClusterNode, timeout: float = 30.0) -> float:
+        """Wait until another node serves `slot` and the cluster is ok; the seconds it took."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            with contextlib.suppress(redis.RedisError, OSError):
+                if self.owner(slot) is not old:
+                    self.wait_ok(timeout - (time.monotonic() - start))
+                    return time.monotonic() - start
+            time.sleep(0.05)
+        raise RuntimeError(f"no replica took slot {slot} over")
+
     def owner(self, slot: int) -> ClusterNode:
         """The master serving `slot`, as the live nodes see it now."""
         with self.live()[0].client() as r:
