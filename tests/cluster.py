@@ -68,8 +68,12 @@ class LocalCluster:
 
     def __init__(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="sb-cluster-"))
+        ports: set[int] = set()
+        while len(ports) < 2 * NODE_COUNT:  # two picks may return one port: not bound yet
+            ports.add(free_port())
+        picked = sorted(ports)
         self.nodes = [
-            ClusterNode(free_port(), free_port(), self.workdir) for _ in range(NODE_COUNT)
+            ClusterNode(picked[2 * n], picked[2 * n + 1], self.workdir) for n in range(NODE_COUNT)
         ]
 
     @property
