@@ -146,6 +146,9 @@ class ClusterBroker(Broker):
             async with asyncio.timeout(self._timeout):
                 await self._cluster.spublish(self._naming.key(channel), payload)
         except CLUSTER_ERRORS as exc:
+            # Down until the router reads the slot map again: the next writes skip the
+            # publish rather than each wait out the timeout, and the hubs poll fast.
+            self._mapped = False
             self._trouble.set()
             raise BrokerUnavailable(str(exc)) from exc
 
