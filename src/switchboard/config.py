@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -139,6 +139,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be memory://, redis://host:6379/0 (rediss://, unix://) "
                 "or redis+cluster://host:port[,host:port...]"
+            )
+        return value
+
+    @field_validator("broker_prefix")
+    @classmethod
+    def _untagged_prefix(cls, value: str, info: ValidationInfo) -> str:
+        url = info.data.get("broker_url", "")
+        if url.startswith(f"{CLUSTER_SCHEME}:") and ("{" in value or "}" in value):
+            raise ValueError(
+                "may not hold { or } with a redis+cluster:// broker (a hash tag in the "
+                "prefix would put every board in one slot)"
             )
         return value
 

@@ -47,6 +47,19 @@ def test_a_bad_cluster_url_is_a_clear_error(
     assert says in error.value.problems[0]
 
 
+def test_a_cluster_prefix_holds_no_hash_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_BROKER_URL", "redis+cluster://a:7000")
+    monkeypatch.setenv("SWITCHBOARD_BROKER_PREFIX", "team{1}:")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert error.value.problems == [
+        "SWITCHBOARD_BROKER_PREFIX='team{1}:': may not hold { or } with a redis+cluster:// "
+        "broker (a hash tag in the prefix would put every board in one slot)"
+    ]
+    monkeypatch.setenv("SWITCHBOARD_BROKER_URL", "redis://a:6379/0")
+    assert load_settings().broker_prefix == "team{1}:"
+
+
 def test_a_boards_keys_share_its_channels_slot() -> None:
     channel = channel_name("sales")
     slot = key_slot(f"deploy-a:{hash_tag(channel)}".encode())
