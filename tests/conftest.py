@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from switchboard.config import Settings
 from switchboard.store import migrate
+from tests.cluster import LocalCluster
 from tests.helpers import (
     ADMIN_KEY,
     TOKEN_SECRET,
@@ -86,6 +87,18 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A Redis Cluster of this run's own (3 masters, 3 replicas on loopback), started on
+    first use; a test that injects a fault leaves it whole again (`LocalCluster.heal`)."""
+    cluster = LocalCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -301,6 +301,26 @@ async def serve_processes(env: Mapping[str, str], count: int) -> AsyncIterator[l
             process.stop()
 
 
+def spawn_redis(port: int, *args: str) -> subprocess.Popen[bytes]:
+    """A `redis-server` on loopback `port` (no persistence, more options in `args`),
+    returned once it accepts connections."""
+    process = subprocess.Popen(
+        [
+            *("redis-server", "--bind", "127.0.0.1", "--port", str(port)),
+            *("--save", "", "--appendonly", "no", "--daemonize", "no", *args),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+            return process
+        time.sleep(0.02)
+    process.kill()
+    process.wait(5)
+    raise RuntimeError(f"redis-server on port {port} did not start")
+
+
 class RedisServer:
     """A throwaway `redis-server` on its own port, which a test may stop and start again."""
 
@@ -313,19 +333,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port)),
-                *("--save", "", "--appendonly", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return
-            time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
+        self.process = spawn_redis(self.port)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -31,7 +31,7 @@ from switchboard.auth.authenticator import Authenticator
 from switchboard.auth.limits import create_limiter
 from switchboard.auth.revocation import CONTROL_CHANNEL, Revocations
 from switchboard.auth.tokens import TokenIssuer
-from switchboard.broker import create_broker, redis_client
+from switchboard.broker import close_client, create_broker, redis_client
 from switchboard.bypass import WebSocketBypass, WebSocketEndpoint
 from switchboard.config import Settings
 from switchboard.errors import DATABASE_ERRORS, install_error_handlers
@@ -106,7 +106,7 @@ async def _open(settings: Settings, stack: AsyncExitStack) -> dict[str, object]:
         settings.broker_url, timeout=settings.redis_timeout, prefix=settings.broker_prefix
     )
     if redis is not None:
-        on_close("redis", functools.partial(redis.aclose, close_connection_pool=True))
+        on_close("redis", functools.partial(close_client, redis))
     broker = create_broker(redis, prefix=settings.broker_prefix, timeout=settings.redis_timeout)
     on_close("broker", broker.close)
     hub = Hub(

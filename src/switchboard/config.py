@@ -8,12 +8,12 @@ from functools import cached_property
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from switchboard import database_url
-from switchboard.broker import REDIS_SCHEMES
+from switchboard.broker import CLUSTER_SCHEME, REDIS_SCHEMES
 
 _LOCAL_PATH = re.compile(r"/(?![/\\])[^\s#\\]*")
 
@@ -129,8 +129,28 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, value: str) -> str:
-        if value.split("://", 1)[0] not in ("memory", *REDIS_SCHEMES) or "://" not in value:
-            raise ValueError("must be memory:// or redis://host:6379/0 (rediss://, unix://)")
+        scheme = value.split("://", 1)[0]
+        if scheme == CLUSTER_SCHEME:
+            from switchboard.broker.cluster import ClusterUrl
+
+            ClusterUrl.parse(value)  # a clear ValueError for a malformed node list
+            return value
+        if scheme not in ("memory", *REDIS_SCHEMES) or "://" not in value:
+            raise ValueError(
+                "must be memory://, redis://host:6379/0 (rediss://, unix://) "
+                "or redis+cluster://host:port[,host:port...]"
+            )
+        return value
+
+    @field_validator("broker_prefix")
+    @classmethod
+    def _untagged_prefix(cls, value: str, info: ValidationInfo) -> str:
+        url = info.data.get("broker_url", "")
+        if url.startswith(f"{CLUSTER_SCHEME}:") and ("{" in value or "}" in value):
+            raise ValueError(
+                "may not hold { or } with a redis+cluster:// broker (a hash tag in the "
+                "prefix would put every board in one slot)"
+            )
         return value
 
     @field_validator("allowed_origins", mode="before")

@@ -36,3 +36,10 @@ def channel_slug(channel: str) -> str | None:
 def slug_of(channel: str) -> str:
     """The slug of a channel named by `channel_name` (checked already: not again)."""
     return channel.removeprefix(CHANNEL_PREFIX)
+
+
+def hash_tag(name: str) -> str:
+    """`{name}`: in a Redis key or sharded channel, a cluster hashes only this part, so every
+    key of one board (its channel, its presence) or one credential lands in one slot. A slug
+    holds no braces, so the tag is the whole name."""
+    return f"{{{name}}}"

@@ -8,8 +8,16 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 import pytest
+from redis.asyncio import RedisCluster
 
-from switchboard.broker import Broker, BrokerUnavailable, create_broker, redis_client
+from switchboard.broker import (
+    Broker,
+    BrokerUnavailable,
+    close_client,
+    create_broker,
+    redis_client,
+)
+from switchboard.broker.cluster import ClusterBroker
 from switchboard.broker.redis import RedisBroker
 from tests.conftest import REDIS_URL
 from tests.helpers import RedisServer, eventually
@@ -48,6 +56,10 @@ async def broker_at(
     redis = redis_client(url, timeout=timeout)
     if redis is None:
         broker: Broker = create_broker(None)
+    elif isinstance(redis, RedisCluster):
+        broker = ClusterBroker(
+            redis, key_prefix=prefix, timeout=timeout, ping_interval=ping_interval
+        )
     else:
         broker = RedisBroker(redis, key_prefix=prefix, timeout=timeout, ping_interval=ping_interval)
     try:
@@ -55,12 +67,15 @@ async def broker_at(
     finally:
         await broker.close()
         if redis is not None:
-            await redis.aclose(close_connection_pool=True)
+            await close_client(redis)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def broker(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[Broker]:
-    url = "memory://" if request.param == "memory" else REDIS_URL
+    if request.param == "cluster":
+        url = request.getfixturevalue("redis_cluster").url
+    else:
+        url = "memory://" if request.param == "memory" else REDIS_URL
     async with broker_at(url, prefix=prefix) as instance:
         yield instance
 

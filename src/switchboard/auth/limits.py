@@ -26,10 +26,11 @@ from collections import Counter
 from collections.abc import Callable
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from switchboard.broker import RedisClient
 from switchboard.errors import RateLimited
+from switchboard.names import hash_tag
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +82,7 @@ class RedisRateLimiter(RateLimiter):
     """A lease is this fraction of the limit (at least one write)."""
 
     def __init__(
-        self, per_second: int, redis: Redis, prefix: str, healthy: Callable[[], bool]
+        self, per_second: int, redis: RedisClient, prefix: str, healthy: Callable[[], bool]
     ) -> None:
         super().__init__(per_second)
         self.slice = max(1, math.ceil(per_second / self.SLICES))
@@ -125,7 +126,7 @@ class RedisRateLimiter(RateLimiter):
     async def _lease(self, identity: str, window: int) -> None:
         """Take up to `slice` writes of `window`'s budget from Redis; what the other
         workers already took counts first."""
-        key = f"{self._prefix}rate:{identity}:{window}"
+        key = f"{self._prefix}rate:{hash_tag(identity)}:{window}"  # one slot per credential
         async with asyncio.timeout(self.COUNT_TIMEOUT):
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.incrby(key, self.slice)
@@ -140,7 +141,7 @@ class RedisRateLimiter(RateLimiter):
 
 
 def create_limiter(
-    per_second: int, redis: Redis | None, prefix: str, healthy: Callable[[], bool]
+    per_second: int, redis: RedisClient | None, prefix: str, healthy: Callable[[], bool]
 ) -> RateLimiter:
     """Counted in the worker's Redis when there is one (shared by all workers; `healthy`
     says whether Redis answers right now), else in memory."""

@@ -314,9 +314,15 @@ class Hub:
 
     async def _catch_up(self) -> None:
         """The safety net under the broker: fill channels whose notifications never came."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while self._poller.running:
-            healthy = self.broker.healthy
-            await asyncio.sleep(self.catchup_interval if healthy else self.degraded_interval)
+            # Woken every degraded interval, so a broker that fails mid-interval switches
+            # the poll to its fast pace at once, not after the healthy interval.
+            await asyncio.sleep(min(self.catchup_interval, self.degraded_interval))
+            if self.broker.healthy and loop.time() - last < self.catchup_interval:
+                continue
+            last = loop.time()
             held = [c for c in self.channels.values() if c.ready.done()]
             if not held:
                 continue

@@ -21,9 +21,10 @@ from typing import Any
 
 import orjson
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from switchboard.broker import RedisClient
+from switchboard.names import hash_tag
 from switchboard.shutdown import Background
 
 log = structlog.get_logger(__name__)
@@ -71,9 +72,13 @@ class MemoryPresence(PresenceStore):
 
 class RedisPresence(PresenceStore):
     """One hash per channel, field `<worker>|<identity>`; live workers in a sorted set
-    scored by their expiry time. Fields of expired workers are ignored, then removed."""
+    scored by their expiry time. Fields of expired workers are ignored, then removed.
 
-    def __init__(self, redis: Redis, prefix: str, ttl: float) -> None:
+    On a cluster the channel's hash is in its board's slot (hash tag) and the workers' set
+    in another: a transaction only ever touches the one hash, and the pipelines that read
+    many channels are split per node by the client."""
+
+    def __init__(self, redis: RedisClient, prefix: str, ttl: float) -> None:
         self._redis = redis
         self._prefix = prefix
         self._ttl = ttl
@@ -81,7 +86,7 @@ class RedisPresence(PresenceStore):
         self._written: dict[str, set[str]] = {}
 
     def _key(self, channel: str) -> str:
-        return f"{self._prefix}presence:{channel}"
+        return f"{self._prefix}presence:{hash_tag(channel)}"
 
     @property
     def _workers(self) -> str:
@@ -94,14 +99,16 @@ class RedisPresence(PresenceStore):
         # A write that fails or is cancelled may still have landed: until Redis confirms,
         # both sets may be there, and the next write must delete whichever is stale.
         self._remember(channel, previous | set(fields))
+        # Alive first: a reader takes the fields of a worker not in the set for a dead one's.
+        await self._redis.zadd(self._workers, {self.worker: time.time() + self._ttl})
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(self._workers, {self.worker: time.time() + self._ttl})
             if stale:
                 pipe.hdel(self._key(channel), *stale)
             if fields:
                 pipe.hset(self._key(channel), mapping=fields)
                 pipe.expire(self._key(channel), int(self._ttl * 2) + 1)
-            await pipe.execute()
+            if stale or fields:
+                await pipe.execute()
         self._remember(channel, set(fields))
 
     def _remember(self, channel: str, fields: set[str]) -> None:
@@ -156,7 +163,7 @@ class RedisPresence(PresenceStore):
             log.warning("presence_cleanup_failed", error=repr(exc))
 
 
-def create_presence(redis: Redis | None, prefix: str, ttl: float) -> PresenceStore:
+def create_presence(redis: RedisClient | None, prefix: str, ttl: float) -> PresenceStore:
     """Shared through the worker's Redis when there is one, else in this process."""
     if redis is not None:
         return RedisPresence(redis, prefix, ttl)
