@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from switchboard.api import rewind
 from switchboard.api.deps import Caller, IfMatch, SlugParam, State, Writer, authorize_write, etag
-from switchboard.api.openapi import ANONYMOUS, errors
+from switchboard.api.openapi import ANONYMOUS, REWOUND_ETAG, SEQ_TIME, errors
 from switchboard.api.schemas import BoardCreate, BoardPatch, changes
 from switchboard.api.writes import respond, write
 from switchboard.auth.principal import Principal
@@ -87,7 +87,10 @@ AT_DOC = (
 )
 
 
-@router.get("/{slug}", responses=errors(404, 410, etag=(200,)), openapi_extra=ANONYMOUS)
+BOARD_HEADERS = {"headers": {"ETag": REWOUND_ETAG, "Seq-Time": SEQ_TIME}}
+
+
+@router.get("/{slug}", responses={**errors(404, 410), 200: BOARD_HEADERS}, openapi_extra=ANONYMOUS)
 async def get_board(
     slug: SlugParam,
     state: State,

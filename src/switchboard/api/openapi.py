@@ -71,6 +71,15 @@ ETAG = {
     "required": True,
     "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
 }
+REWOUND_ETAG = {
+    **ETAG,
+    "required": False,
+    "description": f"{ETAG['description']}; absent on a historic answer (`at`)",
+}
+SEQ_TIME = {
+    "description": "With `at`: the time of that seq's event (ISO 8601)",
+    "schema": {"type": "string"},
+}
 REPLAYED = {
     "description": "`true` on the stored first response to a retried `Idempotency-Key`",
     "schema": {"type": "string", "enum": ["true"]},
