@@ -252,7 +252,7 @@ async def test_no_leak_after_many_connections(
         broker_channels = (
             state.broker._channels  # type: ignore[attr-defined]
             if backend == "embedded"
-            else state.broker._wanted  # type: ignore[attr-defined]
+            else state.broker._link.wanted  # type: ignore[attr-defined]
         )
         await asyncio.sleep(0.2)
         tasks_before = len(asyncio.all_tasks())
