@@ -68,10 +68,14 @@ def client_script() -> Path:
     return CLIENT_PACKAGED if CLIENT_PACKAGED.is_file() else CLIENT_SOURCE
 
 
+CLIENT = client_script()
+"""Chosen once: which copy exists does not change while the process runs."""
+
+
 @router.api_route("/static/switchboard.js", methods=["GET", "HEAD"])
 async def client() -> FileResponse:
     """The JavaScript client, ahead of the `/static` mount (its file is not in `static/`)."""
-    return FileResponse(client_script(), media_type="text/javascript")
+    return FileResponse(CLIENT, media_type="text/javascript")
 
 
 static_files = StaticFiles(directory=STATIC)
