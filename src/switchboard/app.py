@@ -137,7 +137,9 @@ async def _open(settings: Settings, stack: AsyncExitStack) -> dict[str, object]:
         hub.notify,
         interval=settings.presence_interval,
         ttl=settings.presence_ttl,
+        ring=hub.ring,
     )
+    hub.presence = presence
     on_close("presence", presence.close)
     presence.start()
     realtime = Node(settings, db, hub, presence, connections, authenticator.authenticate)

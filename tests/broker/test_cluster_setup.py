@@ -79,7 +79,7 @@ async def cluster_client(redis_cluster: LocalCluster) -> AsyncIterator[RedisClus
 
 
 async def test_presence_on_a_cluster(cluster_client: RedisCluster, prefix: str) -> None:
-    """Writes (a transaction on one board's hash), reads and refreshes of boards on
+    """Writes (a transaction on one board's hash), reads, keeps and heartbeats of boards on
     different masters, and the cleanup, through the cluster client."""
     one, other = RedisPresence(cluster_client, prefix, 5), RedisPresence(cluster_client, prefix, 5)
     boards = [channel_name(f"b{n}") for n in range(12)]  # spread over the three masters
@@ -89,7 +89,8 @@ async def test_presence_on_a_cluster(cluster_client: RedisCluster, prefix: str) 
         await one.write(board, {"anonymous": 2})
         await other.write(board, {"key:1": 1})
     await one.write(boards[0], {"anonymous": 1})
-    await one.refresh(boards)
+    await one.keep(boards)
+    assert one.worker in await one.alive()
     merged = await other.read(boards)
     assert merged[boards[0]] == {"anonymous": 1, "key:1": 1}
     assert all(merged[b] == {"anonymous": 2, "key:1": 1} for b in boards[1:])

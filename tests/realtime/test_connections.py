@@ -220,6 +220,36 @@ async def test_killed_workers_viewers_expire(two_workers: list[ServerProcess], s
     await watcher.close()
 
 
+async def test_presence_survives_a_redis_restart(
+    pg_url: str, prefix: str, redis_server: RedisServer, slug: str
+) -> None:
+    """A restarted Redis has lost every worker's counts and every doorbell rung meanwhile:
+    each worker writes its counts again when its channels are re-subscribed, so viewers on
+    both workers, including one that arrived during the outage, are all there after."""
+    env = {
+        **production_env(
+            pg_url, prefix, SWITCHBOARD_PRESENCE_INTERVAL="0.2", SWITCHBOARD_PRESENCE_TTL="2"
+        ),
+        "SWITCHBOARD_BROKER_URL": redis_server.url,
+    }
+    async with serve_processes(env, 2) as (one, two):
+        async with httpx.AsyncClient(headers=AUTH) as http:
+            await http.post(f"{one.base_url}/api/boards", json={"slug": slug, "public": True})
+        watcher = await _viewer(two.ws_url, slug, ADMIN_KEY)
+        view = PresenceView(watcher)
+        await watcher.send({"type": "presence", "channel": f"board:{slug}"})
+        viewers = [await _viewer(one.ws_url, slug, None) for _ in range(2)]
+        await view.until({"bootstrap": 1, "anonymous": 2})
+        redis_server.stop()
+        viewers.append(await _viewer(one.ws_url, slug, None))  # from the store, Redis down
+        redis_server.start()  # empty
+        await asyncio.sleep(1)
+        await watcher.send({"type": "presence", "channel": f"board:{slug}"})
+        await view.until({"bootstrap": 1, "anonymous": 3}, timeout=15)
+        for ws in [*viewers, watcher]:
+            await ws.close()
+
+
 async def test_websockets_wait_for_the_broker_at_startup(
     tmp_path: Path, pg_url: str, prefix: str, redis_server: RedisServer, slug: str
 ) -> None:

@@ -7,7 +7,8 @@ or reordered notification) is filled from the event table before forwarding.
 The store is the truth; the broker only says "something happened".
 
 Under the broker, a catch-up poll reads every held board's seq from the store
-(one query per 5,000 held channels per interval, faster while the broker is down) and
+(one query per interval, answering only the boards that are behind; faster while the
+broker is down) and
 fills any channel that is behind: a notification that was never published
 (Redis down at commit time, a partitioned or crashed publisher) still reaches
 every subscriber, late but in order.
@@ -34,11 +35,14 @@ from switchboard.realtime.framing import MAX_WRITE, text_frame
 from switchboard.realtime.protocol import stored_event_frame
 from switchboard.shutdown import Background
 from switchboard.store.db import Database
-from switchboard.store.events import board_heads, find_board, load_events
+from switchboard.store.events import boards_ahead, find_board, load_events
 
 log = structlog.get_logger(__name__)
 
 _RESYNC = b""  # inbox marker: "the broker may have missed messages, read the store"
+DOORBELL = b"presence"
+"""The other message a board's channel carries (events are JSON objects): "this channel's
+presence changed, read it" (`realtime/presence.py`)."""
 FILL_PAGE = 500
 FANOUT_SLICE = 200
 """Sinks served between two turns of the event loop (about 2 ms of socket writes here)."""
@@ -111,6 +115,14 @@ class Sink(Protocol):
     def notice(self, frame: str, public_frame: str | None) -> None:
         """A frame outside the event stream (presence), and its version for anonymous
         viewers (None: nothing for them). Must not block."""
+
+
+class PresenceListener(Protocol):
+    """Where presence doorbells and re-subscriptions go (`Presence`)."""
+
+    def changed(self, channels: Iterable[str]) -> None: ...
+
+    def resubscribed(self, channels: Iterable[str]) -> None: ...
 
 
 class ChannelUnavailable(Exception):
@@ -293,6 +305,8 @@ class Hub:
         self._broker_seen = False
         self._controls: dict[str, Callable[[bytes], None]] = {}
         """Handlers for non-board channels (e.g. key revocations), by channel name."""
+        self.presence: PresenceListener | None = None
+        """Told of channels whose presence changed, or may have (`realtime/presence.py`)."""
 
     @property
     def ready(self) -> bool:
@@ -323,17 +337,20 @@ class Hub:
             if self.broker.healthy and loop.time() - last < self.catchup_interval:
                 continue
             last = loop.time()
-            held = [c for c in self.channels.values() if c.ready.done()]
+            held = {c.slug: c for c in self.channels.values() if c.ready.done()}
             if not held:
                 continue
             try:
                 async with self.db.read() as session:
-                    heads = dict(await board_heads(session, [c.slug for c in held]))
+                    ahead = await boards_ahead(
+                        session, {slug: c.last_seq for slug, c in held.items()}
+                    )
             except Exception as exc:
                 log.warning("catch_up_failed", error=repr(exc))
                 continue
-            for channel in held:
-                if heads.get(channel.slug, 0) > channel.last_seq:
+            for slug in ahead:
+                channel = held[slug]
+                if not channel.closed:
                     METRICS.catch_up_fills.inc()
                     channel.request_fill()
 
@@ -397,18 +414,31 @@ class Hub:
             for sink in tuple(channel.sinks):
                 sink.notice(frame, public_frame)
 
+    async def ring(self, channel: str) -> None:
+        """Tell every worker holding `channel` that its presence changed (`DOORBELL`)."""
+        if not self.broker.healthy:  # no waiting on a dead connection
+            raise BrokerUnavailable("the broker is down")
+        await self.broker.publish(channel, DOORBELL)
+
     # BrokerListener
     def on_message(self, channel: str, payload: bytes) -> None:
         control = self._controls.get(channel)
         if control is not None:
             control(payload)
             return
+        if payload == DOORBELL:
+            if self.presence is not None:
+                self.presence.changed((channel,))
+            return
         target = self.channels.get(channel)
         if target is not None:
             target.inbox.put_nowait(payload)
 
     def on_resubscribed(self, channels: Iterable[str]) -> None:
+        channels = list(channels)
         for name in channels:
             target = self.channels.get(name)
             if target is not None:
                 target.request_fill()
+        if self.presence is not None:
+            self.presence.resubscribed(channels)

@@ -2,11 +2,18 @@
 
 Each worker counts its own subscriptions per channel and identity (`key:…`,
 `token:…`, `anonymous`), writes those counts to a shared store at most once
-per `interval`, and keeps them alive with a TTL: a worker that dies without
-cleaning up drops out of presence within `ttl`. Once per interval each worker
-also reads the merged counts of the channels it holds and sends each channel's
-subscribers one `presence` frame with what changed, so a thousand viewers
-arriving at once make one frame per second, not a thousand.
+per `interval`, and rings the board's channel (a `presence` doorbell through the
+broker) so that the other workers holding it read its merged counts once on their
+next tick. A worker reads only the channels that changed: its cost follows joins and
+leaves, not the number of boards it holds (bench/NOTES.md, "Many boards").
+
+Workers stay alive in presence with a heartbeat (one entry per worker, with a TTL):
+a worker that dies without cleaning up drops out within `ttl`, and when one does, the
+others re-read all they hold. When the broker reports a channel re-subscribed after an
+outage, each worker writes its counts again (a restarted Redis has none) and reads the
+channel: doorbells missed meanwhile are made up for. Each channel's subscribers get
+one `presence` frame per tick with what changed, so a thousand viewers arriving at
+once make one frame per second, not a thousand.
 """
 
 from __future__ import annotations
@@ -16,14 +23,14 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
 import structlog
 from redis.exceptions import RedisError
 
-from switchboard.broker import RedisClient
+from switchboard.broker import BrokerUnavailable, RedisClient
 from switchboard.names import hash_tag
 from switchboard.shutdown import Background
 
@@ -40,8 +47,12 @@ class PresenceStore(abc.ABC):
         """Replace this worker's counts for `channel` (empty: this worker has no viewers)."""
 
     @abc.abstractmethod
-    async def refresh(self, channels: list[str]) -> None:
-        """This worker is alive and still holds `channels`."""
+    async def alive(self) -> frozenset[str]:
+        """This worker is alive: say so, and answer every live worker's id."""
+
+    @abc.abstractmethod
+    async def keep(self, channels: list[str]) -> None:
+        """This worker still holds `channels`: keep their counts from expiring."""
 
     @abc.abstractmethod
     async def read(self, channels: list[str]) -> dict[str, Counts]:
@@ -63,11 +74,20 @@ class MemoryPresence(PresenceStore):
         else:
             self._counts.pop(channel, None)
 
-    async def refresh(self, channels: list[str]) -> None:
+    async def alive(self) -> frozenset[str]:
+        return frozenset()
+
+    async def keep(self, channels: list[str]) -> None:
         return None
 
     async def read(self, channels: list[str]) -> dict[str, Counts]:
         return {c: dict(self._counts.get(c, {})) for c in channels}
+
+
+KEEP = 3600
+"""Seconds a channel's hash outlives its last write or `keep`: only the garbage of
+workers that all died goes with it (readers skip a dead worker's fields anyway), so it is
+long, and refreshed every `KEEP / 3` s rather than every tick."""
 
 
 class RedisPresence(PresenceStore):
@@ -106,7 +126,7 @@ class RedisPresence(PresenceStore):
                 pipe.hdel(self._key(channel), *stale)
             if fields:
                 pipe.hset(self._key(channel), mapping=fields)
-                pipe.expire(self._key(channel), int(self._ttl * 2) + 1)
+                pipe.expire(self._key(channel), KEEP)
             if stale or fields:
                 await pipe.execute()
         self._remember(channel, set(fields))
@@ -118,11 +138,18 @@ class RedisPresence(PresenceStore):
         else:
             self._written.pop(channel, None)
 
-    async def refresh(self, channels: list[str]) -> None:
+    async def alive(self) -> frozenset[str]:
+        now = time.time()
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(self._workers, {self.worker: time.time() + self._ttl})
+            pipe.zadd(self._workers, {self.worker: now + self._ttl})
+            pipe.zrangebyscore(self._workers, now, "+inf")
+            _, live = await pipe.execute()
+        return frozenset(w.decode() for w in live)
+
+    async def keep(self, channels: list[str]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for channel in channels:
-                pipe.expire(self._key(channel), int(self._ttl * 2) + 1)
+                pipe.expire(self._key(channel), KEEP)
             await pipe.execute()
 
     async def read(self, channels: list[str]) -> dict[str, Counts]:
@@ -192,18 +219,38 @@ def changes(before: Counts, after: Counts) -> Counts:
     return changed
 
 
+Ring = Callable[[str], Awaitable[None]]
+"""How a worker tells the others that a channel's counts changed (`Hub.ring`: a doorbell on
+the board's channel); raises `BrokerUnavailable`."""
+
+
 class Presence:
     """This worker's viewers, and the loop that shares them and reports changes."""
 
-    def __init__(self, store: PresenceStore, notify: Notify, *, interval: float, ttl: float):
+    def __init__(
+        self,
+        store: PresenceStore,
+        notify: Notify,
+        *,
+        interval: float,
+        ttl: float,
+        ring: Ring | None = None,
+    ):
         self.store = store
         self.notify = notify
+        self.ring = ring
         self.interval = interval
         self.ttl = ttl
         self.local: dict[str, Counter[str]] = {}
         self._dirty: set[str] = set()
+        """Changed here, not yet written."""
+        self._unrung: set[str] = set()
+        """Written, the other workers not yet told (the broker was down)."""
+        self._stale: set[str] = set()
+        """Changed somewhere: read on the next tick."""
         self._flushing = asyncio.Lock()
         self._seen: dict[str, Counts] = {}
+        self._workers: frozenset[str] = frozenset()
         self._loop = Background()
 
     def join(self, channel: str, identity: str) -> None:
@@ -220,6 +267,17 @@ class Presence:
         if not counts:
             del self.local[channel]
         self._dirty.add(channel)
+
+    def changed(self, channels: Iterable[str]) -> None:
+        """Counts of `channels` changed on another worker (a doorbell): read them."""
+        self._stale.update(c for c in channels if c in self.local)
+
+    def resubscribed(self, channels: Iterable[str]) -> None:
+        """The broker is back after an outage: doorbells may have been lost, and a
+        restarted Redis has lost every count. Write ours again, and read them all."""
+        held = [c for c in channels if c in self.local]
+        self._dirty.update(held)
+        self._stale.update(held)
 
     async def who(self, channel: str) -> Counts:
         """Everyone watching `channel` now, on every worker."""
@@ -249,30 +307,60 @@ class Presence:
         except BaseException:
             self._dirty.add(channel)
             raise
+        self._unrung.add(channel)
+        if channel in self.local:
+            self._stale.add(channel)
+
+    async def _ring(self) -> None:
+        """Tell the other workers which channels this one changed; those the broker
+        could not take are rung again next tick."""
+        if self.ring is None:
+            self._unrung.clear()
+            return
+        try:
+            for channel in list(self._unrung):
+                await self.ring(channel)
+                self._unrung.discard(channel)
+        except BrokerUnavailable:
+            pass  # the rest next tick; workers that missed one re-read on re-subscribing
 
     async def _run(self) -> None:
-        last_refresh = 0.0
+        last_keep = time.monotonic()
         while self._loop.running:
             await asyncio.sleep(self.interval)
             try:
                 await self._flush()
-                now = time.monotonic()
-                if now - last_refresh > self.ttl / 3:
-                    await self.store.refresh(list(self.local))
-                    last_refresh = now
+                await self._ring()
+                await self._heartbeat()
+                if time.monotonic() - last_keep > KEEP / 3:
+                    await self.store.keep(list(self.local))
+                    last_keep = time.monotonic()
                 await self._report()
             except (RedisError, OSError) as exc:
                 log.warning("presence_unavailable", error=repr(exc))
 
+    async def _heartbeat(self) -> None:
+        """Stay alive; a worker gone since the last tick takes its viewers with it, so
+        everything held here is read again."""
+        workers = await self.store.alive()
+        if self._workers - workers:
+            self._stale.update(self.local)
+        self._workers = workers
+
     async def _report(self) -> None:
-        """One frame per channel whose viewers changed since the last report."""
-        channels = list(self.local)
-        gone = [c for c in self._seen if c not in self.local]
-        for channel in gone:
+        """One frame per stale channel whose viewers changed since the last report."""
+        for channel in [c for c in self._seen if c not in self.local]:
             del self._seen[channel]
+        channels = [c for c in self._stale if c in self.local]
+        self._stale.clear()
         if not channels:
             return
-        for channel, counts in (await self.store.read(channels)).items():
+        try:
+            merged = await self.store.read(channels)
+        except BaseException:
+            self._stale.update(channels)
+            raise
+        for channel, counts in merged.items():
             before = self._seen.get(channel, {})  # a channel new here: everyone is news
             self._seen[channel] = counts
             if before == counts:

@@ -8,13 +8,14 @@ and a committed seq N implies every seq below N is committed too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import BigInteger, String, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.errors import DATABASE_ERRORS, Gone, NotFound
@@ -25,7 +26,7 @@ from switchboard.store.models import Base, Board, Event, utcnow
 log = structlog.get_logger(__name__)
 
 TRIM_EVERY = 100  # trim retention in batches: at most this many extra rows are kept
-HEADS_BATCH = 5_000  # slugs per head query: well under every driver's bind-parameter limit
+HEADS_BATCH = 5_000  # slugs per head query on SQLite: well under its bind-parameter limit
 EventData = dict[str, Any] | Callable[[], dict[str, Any]]  # a function: see `record`
 
 
@@ -214,14 +215,26 @@ async def visibility(session: AsyncSession, slugs: list[str]) -> dict[str, bool]
     return {row.slug: row.public for row in rows}
 
 
-async def board_heads(session: AsyncSession, slugs: list[str]) -> list[tuple[str, int]]:
-    """The current seq of each named board (tombstones included), for the hub's catch-up.
-
-    A worker may hold more channels than one statement can bind (asyncpg stops at
-    32,767 parameters), so the slugs are asked for `HEADS_BATCH` at a time."""
-    heads: list[tuple[str, int]] = []
+async def boards_ahead(session: AsyncSession, seen: Mapping[str, int]) -> list[str]:
+    """Which of the named boards (tombstones included) have events past the seq given for
+    each, for the hub's catch-up: on PostgreSQL, one statement that answers only those
+    boards, with the names and seqs sent as two arrays; elsewhere (SQLite, one process,
+    few boards) `HEADS_BATCH` names at a time, compared here."""
+    if session.get_bind().dialect.name == "postgresql":
+        held = (
+            func.unnest(
+                bindparam("slugs", list(seen), type_=ARRAY(String)),
+                bindparam("seqs", list(seen.values()), type_=ARRAY(BigInteger)),
+            )
+            .table_valued("slug", "seq")
+            .render_derived()
+        )
+        query = select(Board.slug).join(held, Board.slug == held.c.slug)
+        return list((await session.scalars(query.where(Board.seq > held.c.seq))).all())
+    slugs = list(seen)
+    ahead: list[str] = []
     for start in range(0, len(slugs), HEADS_BATCH):
         batch = slugs[start : start + HEADS_BATCH]
         rows = await session.execute(select(Board.slug, Board.seq).where(Board.slug.in_(batch)))
-        heads.extend((slug, seq) for slug, seq in rows)
-    return heads
+        ahead.extend(slug for slug, seq in rows if seq > seen[slug])
+    return ahead
