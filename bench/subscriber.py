@@ -162,7 +162,7 @@ async def _subscribers(
             functools.partial(LightSubscriber, tally, i, request, frames[slug]), host, int(port)
         )
         transports.append(transport)
-    # Generous: 20,000 subscriptions (the many-boards phase) share the 2 cores with the server.
+    # 20,000 subscriptions (10,000 boards x2) took 302 s on the busy 2-core machine.
     await asyncio.wait_for(tally.ready, 900)
     ready.release()
     await asyncio.to_thread(go.wait)
