@@ -14,9 +14,11 @@ from bench import report, runner
 from bench.measure import raise_fd_limit
 from bench.phases import (
     batch,
+    cluster,
     fanout,
     idle,
     knee,
+    many_boards,
     reference,
     rewind,
     saturation,
@@ -34,6 +36,8 @@ PHASES = [
     Entry(writes.run, only=("writes",)),
     Entry(batch.run, only=("writes",)),
     Entry(rewind.run, only=("rewind",)),
+    Entry(cluster.run, only=("cluster",), full=False, quick=False),
+    Entry(many_boards.run, only=("boards",), full=False, alone=True),
     Entry(idle.run, only=("fanout", "idle"), alone=True),
     Entry(reference.run, only=("fanout", "knee"), alone=True),
 ]
@@ -44,6 +48,10 @@ GROUPS = {
     "writes": "the write path (the idle single PATCH, store floor beside REST writes, batches)",
     "idle": "the idle connections on one worker",
     "rewind": "GET ?at= (the board at a past seq) over a 10,000-event history, beside the live GET",
+    "boards": "10,000 boards with 2 subscribers each (--boards): idle CPU, memory and Redis"
+    " subscriptions per worker, writes spread over them beside one board",
+    "cluster": "the fan-out phases on a local 3-master Redis Cluster beside single Redis, raw"
+    " publishes/s with 1 and 3 masters, which master carries which board channels",
     "knee": "5,000 subscribers at rising write rates (where latency turns up, and why:"
     " deliveries/s and CPU per delivery per rate)",
 }
@@ -60,13 +68,17 @@ def _arguments() -> argparse.Namespace:
         default=None,
         help="only " + "; or only ".join(GROUPS.values()),
     )
-    parser.add_argument(
-        "--idle",
-        type=lambda text: [int(n) for n in text.split(",")],
-        default=None,
-        metavar="N,N",
-        help="how many idle connections the idle phases hold (default 1000,10000)",
-    )
+    for option, what in (
+        ("--idle", "how many idle connections the idle phases hold (default 1000,10000)"),
+        ("--boards", "how many boards the many-boards phase holds (default 10000)"),
+    ):
+        parser.add_argument(
+            option,
+            type=lambda text: [int(n) for n in text.split(",")],
+            default=None,
+            metavar="N,N",
+            help=what,
+        )
     return parser.parse_args()
 
 
@@ -76,7 +88,12 @@ def main() -> int:
     name = f"switchboard_bench_{uuid.uuid4().hex[:8]}"
     db = asyncio.run(database(name, True))
     context = Run(
-        db, f"bench-{uuid.uuid4().hex[:8]}:", quick=args.quick, only=args.only, idle=args.idle
+        db,
+        f"bench-{uuid.uuid4().hex[:8]}:",
+        quick=args.quick,
+        only=args.only,
+        idle=args.idle,
+        boards=args.boards,
     )
     try:
         phases = runner.run(PHASES, context)

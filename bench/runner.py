@@ -20,6 +20,8 @@ class Run:
     only: str | None = None
     idle: list[int] | None = None
     """`--idle`: how many idle connections the idle phases hold, if given."""
+    boards: list[int] | None = None
+    """`--boards`: how many boards the many-boards phase holds, if given."""
     _shared: Server | None = field(default=None, repr=False)
 
     @property
@@ -29,9 +31,12 @@ class Run:
             self._shared = start_server(self.db, self.prefix, workers=2)
         return self._shared
 
-    def own_server(self, workers: int) -> Server:
-        """A server for one phase alone; the phase stops it."""
-        return start_server(self.db, self.prefix, workers)
+    def own_server(self, workers: int, broker: str | None = None) -> Server:
+        """A server for one phase alone (on `broker`, else the single Redis); the phase
+        stops it."""
+        if broker is None:
+            return start_server(self.db, self.prefix, workers)
+        return start_server(self.db, self.prefix, workers, broker)
 
     def stop_shared(self) -> None:
         if self._shared is not None:

@@ -73,12 +73,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(db_url: str, prefix: str, workers: int) -> Server:
+def start_server(db_url: str, prefix: str, workers: int, broker: str = REDIS) -> Server:
+    """`workers` uvicorn workers on the run's database, with `broker`
+    (`SWITCHBOARD_BROKER_URL`: the single Redis unless a phase names a cluster)."""
     port = free_port()
     env = {
         **os.environ,
         "SWITCHBOARD_DATABASE_URL": db_url,
-        "SWITCHBOARD_BROKER_URL": REDIS,
+        "SWITCHBOARD_BROKER_URL": broker,
         "SWITCHBOARD_BROKER_PREFIX": prefix,
         "SWITCHBOARD_ADMIN_KEY": KEY,
         "SWITCHBOARD_WRITE_RATE_LIMIT": "0",

@@ -38,6 +38,13 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert fan["server_cpu_us_per_delivery"] > 0
     idle = next(p for name, p in phases.items() if name.startswith("idle connections"))
     assert idle["extra"]["kib_per_connection"] > 0
+    spread = next(
+        p for name, p in phases.items() if name.startswith("boards:") and "spread" in name
+    )
+    assert (spread["lost"], spread["duplicated"], spread["out_of_order"]) == (0, 0, 0)
+    assert spread["deliveries"] == spread["expected"] == spread["writes"] * 2
+    assert len(spread["extra"]["idle_cpu_pct_per_worker"]) == 2
+    assert spread["extra"]["redis_subscriptions_unmatched"] == 0
     reference = next(p for name, p in phases.items() if name.startswith("reference"))
     assert reference["server_cpu_us_per_delivery"] > 0
     assert result["machine"]["cpus"] >= 1
@@ -57,7 +64,7 @@ def test_every_phase_module_is_registered() -> None:
     ("quick", "only", "chosen"),
     [
         (False, None, "fanout saturation single writes batch rewind idle reference"),
-        (True, None, "fanout single writes batch rewind idle reference"),
+        (True, None, "fanout single writes batch rewind many_boards idle reference"),
         (False, "fanout", "fanout saturation idle reference"),
         (False, "writes", "single writes batch"),
         (False, "idle", "idle"),
@@ -66,6 +73,10 @@ def test_every_phase_module_is_registered() -> None:
         (True, "writes", "single writes batch"),
         (False, "rewind", "rewind"),
         (True, "rewind", "rewind"),
+        (False, "boards", "many_boards"),
+        (True, "boards", "many_boards"),
+        (False, "cluster", "cluster"),
+        (True, "cluster", ""),
     ],
 )
 def test_the_command_line_picks_the_phases(quick: bool, only: str | None, chosen: str) -> None:
