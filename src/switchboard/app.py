@@ -39,7 +39,7 @@ from switchboard.logs import configure_logging
 from switchboard.realtime.connections import Connections
 from switchboard.realtime.hub import Hub
 from switchboard.realtime.node import Node
-from switchboard.realtime.presence import Presence, create_presence
+from switchboard.realtime.presence import PRESENCE_CHANNEL, Presence, create_presence
 from switchboard.realtime.publisher import Publisher
 from switchboard.realtime.websocket import websocket_endpoint
 from switchboard.shutdown import close_within, on_stop_signals
@@ -137,9 +137,10 @@ async def _open(settings: Settings, stack: AsyncExitStack) -> dict[str, object]:
         hub.notify,
         interval=settings.presence_interval,
         ttl=settings.presence_ttl,
-        ring=hub.ring,
+        broker=broker,
     )
     hub.presence = presence
+    await hub.listen(PRESENCE_CHANNEL, presence.on_message)
     on_close("presence", presence.close)
     presence.start()
     realtime = Node(settings, db, hub, presence, connections, authenticator.authenticate)

@@ -79,16 +79,15 @@ async def cluster_client(redis_cluster: LocalCluster) -> AsyncIterator[RedisClus
 
 
 async def test_presence_on_a_cluster(cluster_client: RedisCluster, prefix: str) -> None:
-    """Writes (a transaction on one board's hash), reads, keeps and heartbeats of boards on
+    """Writes (many boards' hashes in one pipeline), reads, keeps and heartbeats of boards on
     different masters, and the cleanup, through the cluster client."""
     one, other = RedisPresence(cluster_client, prefix, 5), RedisPresence(cluster_client, prefix, 5)
     boards = [channel_name(f"b{n}") for n in range(12)]  # spread over the three masters
     masters = {cluster_client.get_node_from_key(presence_key(prefix, b)) for b in boards}
     assert len(masters) > 1
-    for board in boards:
-        await one.write(board, {"anonymous": 2})
-        await other.write(board, {"key:1": 1})
-    await one.write(boards[0], {"anonymous": 1})
+    await one.write(dict.fromkeys(boards, {"anonymous": 2}))  # one pipeline, three masters
+    await other.write(dict.fromkeys(boards, {"key:1": 1}))
+    await one.write({boards[0]: {"anonymous": 1}})
     await one.keep(boards)
     assert one.worker in await one.alive()
     merged = await other.read(boards)

@@ -40,9 +40,6 @@ from switchboard.store.events import boards_ahead, find_board, load_events
 log = structlog.get_logger(__name__)
 
 _RESYNC = b""  # inbox marker: "the broker may have missed messages, read the store"
-DOORBELL = b"presence"
-"""The other message a board's channel carries (events are JSON objects): "this channel's
-presence changed, read it" (`realtime/presence.py`)."""
 FILL_PAGE = 500
 FANOUT_SLICE = 200
 """Sinks served between two turns of the event loop (about 2 ms of socket writes here)."""
@@ -118,9 +115,7 @@ class Sink(Protocol):
 
 
 class PresenceListener(Protocol):
-    """Where presence doorbells and re-subscriptions go (`Presence`)."""
-
-    def changed(self, channels: Iterable[str]) -> None: ...
+    """Told of re-subscriptions too (`Presence`: a restarted Redis lost every count)."""
 
     def resubscribed(self, channels: Iterable[str]) -> None: ...
 
@@ -306,7 +301,7 @@ class Hub:
         self._controls: dict[str, Callable[[bytes], None]] = {}
         """Handlers for non-board channels (e.g. key revocations), by channel name."""
         self.presence: PresenceListener | None = None
-        """Told of channels whose presence changed, or may have (`realtime/presence.py`)."""
+        """Told of every re-subscription (`realtime/presence.py`)."""
 
     @property
     def ready(self) -> bool:
@@ -414,21 +409,11 @@ class Hub:
             for sink in tuple(channel.sinks):
                 sink.notice(frame, public_frame)
 
-    async def ring(self, channel: str) -> None:
-        """Tell every worker holding `channel` that its presence changed (`DOORBELL`)."""
-        if not self.broker.healthy:  # no waiting on a dead connection
-            raise BrokerUnavailable("the broker is down")
-        await self.broker.publish(channel, DOORBELL)
-
     # BrokerListener
     def on_message(self, channel: str, payload: bytes) -> None:
         control = self._controls.get(channel)
         if control is not None:
             control(payload)
-            return
-        if payload == DOORBELL:
-            if self.presence is not None:
-                self.presence.changed((channel,))
             return
         target = self.channels.get(channel)
         if target is not None:

@@ -2,16 +2,17 @@
 
 Each worker counts its own subscriptions per channel and identity (`key:…`,
 `token:…`, `anonymous`), writes those counts to a shared store at most once
-per `interval`, and rings the board's channel (a `presence` doorbell through the
-broker) so that the other workers holding it read its merged counts once on their
-next tick. A worker reads only the channels that changed: its cost follows joins and
-leaves, not the number of boards it holds (bench/NOTES.md, "Many boards").
+per `interval` (all changed channels in one round trip), and names them in one message
+on the broker's `control:presence` channel, so that the other workers holding them read
+their merged counts on their next tick. A worker reads only the channels that changed:
+its cost follows joins and leaves, not the number of boards it holds (bench/NOTES.md,
+"Many boards").
 
 Workers stay alive in presence with a heartbeat (one entry per worker, with a TTL):
 a worker that dies without cleaning up drops out within `ttl`, and when one does, the
-others re-read all they hold. When the broker reports a channel re-subscribed after an
-outage, each worker writes its counts again (a restarted Redis has none) and reads the
-channel: doorbells missed meanwhile are made up for. Each channel's subscribers get
+others re-read all they hold. When the broker reports channels re-subscribed after an
+outage, each worker writes its counts again (a restarted Redis has none) and reads them:
+messages missed meanwhile are made up for. Each channel's subscribers get
 one `presence` frame per tick with what changed, so a thousand viewers arriving at
 once make one frame per second, not a thousand.
 """
@@ -23,14 +24,14 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
 import structlog
 from redis.exceptions import RedisError
 
-from switchboard.broker import BrokerUnavailable, RedisClient
+from switchboard.broker import Broker, BrokerUnavailable, RedisClient
 from switchboard.names import hash_tag
 from switchboard.shutdown import Background
 
@@ -43,8 +44,9 @@ class PresenceStore(abc.ABC):
     """Where workers' counts meet."""
 
     @abc.abstractmethod
-    async def write(self, channel: str, counts: Counts) -> None:
-        """Replace this worker's counts for `channel` (empty: this worker has no viewers)."""
+    async def write(self, counts: Mapping[str, Counts]) -> None:
+        """Replace this worker's counts for each channel given (empty: this worker has no
+        viewers there)."""
 
     @abc.abstractmethod
     async def alive(self) -> frozenset[str]:
@@ -68,11 +70,12 @@ class MemoryPresence(PresenceStore):
     def __init__(self) -> None:
         self._counts: dict[str, Counts] = {}
 
-    async def write(self, channel: str, counts: Counts) -> None:
-        if counts:
-            self._counts[channel] = dict(counts)
-        else:
-            self._counts.pop(channel, None)
+    async def write(self, counts: Mapping[str, Counts]) -> None:
+        for channel, viewers in counts.items():
+            if viewers:
+                self._counts[channel] = dict(viewers)
+            else:
+                self._counts.pop(channel, None)
 
     async def alive(self) -> frozenset[str]:
         return frozenset()
@@ -95,8 +98,8 @@ class RedisPresence(PresenceStore):
     scored by their expiry time. Fields of expired workers are ignored, then removed.
 
     On a cluster the channel's hash is in its board's slot (hash tag) and the workers' set
-    in another: a transaction only ever touches the one hash, and the pipelines that read
-    many channels are split per node by the client."""
+    in another: the pipelines that write and read many channels are split per node by the
+    client."""
 
     def __init__(self, redis: RedisClient, prefix: str, ttl: float) -> None:
         self._redis = redis
@@ -112,24 +115,30 @@ class RedisPresence(PresenceStore):
     def _workers(self) -> str:
         return f"{self._prefix}presence:workers"
 
-    async def write(self, channel: str, counts: Counts) -> None:
-        fields: dict[Any, Any] = {f"{self.worker}|{i}": n for i, n in counts.items()}
-        previous = self._written.get(channel, set())
-        stale = previous - set(fields)
-        # A write that fails or is cancelled may still have landed: until Redis confirms,
-        # both sets may be there, and the next write must delete whichever is stale.
-        self._remember(channel, previous | set(fields))
+    async def write(self, counts: Mapping[str, Counts]) -> None:
+        """One round trip for every channel: per channel, the new fields are set before
+        the stale ones go, so a reader in between sees at worst the old viewers as well
+        (as it would just before the write), never some of them missing."""
+        written: dict[str, set[str]] = {}
         # Alive first: a reader takes the fields of a worker not in the set for a dead one's.
-        await self._redis.zadd(self._workers, {self.worker: time.time() + self._ttl})
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if stale:
-                pipe.hdel(self._key(channel), *stale)
-            if fields:
-                pipe.hset(self._key(channel), mapping=fields)
-                pipe.expire(self._key(channel), KEEP)
-            if stale or fields:
-                await pipe.execute()
-        self._remember(channel, set(fields))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self._workers, {self.worker: time.time() + self._ttl})
+            for channel, viewers in counts.items():
+                fields: dict[Any, Any] = {f"{self.worker}|{i}": n for i, n in viewers.items()}
+                previous = self._written.get(channel, set())
+                stale = previous - set(fields)
+                written[channel] = set(fields)
+                # A write that fails or is cancelled may still have landed: until Redis
+                # confirms, both sets may be there, and the next write must delete either.
+                self._remember(channel, previous | set(fields))
+                if fields:
+                    pipe.hset(self._key(channel), mapping=fields)
+                    pipe.expire(self._key(channel), KEEP)
+                if stale:
+                    pipe.hdel(self._key(channel), *stale)
+            await pipe.execute()
+        for channel, fields_ in written.items():
+            self._remember(channel, fields_)
 
     def _remember(self, channel: str, fields: set[str]) -> None:
         """The fields of ours that may be in `channel`'s hash (none: forget the channel)."""
@@ -219,9 +228,10 @@ def changes(before: Counts, after: Counts) -> Counts:
     return changed
 
 
-Ring = Callable[[str], Awaitable[None]]
-"""How a worker tells the others that a channel's counts changed (`Hub.ring`: a doorbell on
-the board's channel); raises `BrokerUnavailable`."""
+PRESENCE_CHANNEL = "control:presence"
+"""Where workers name the channels whose counts they changed, newline-separated."""
+RING_BATCH = 500
+"""Channels named per message at most (a worker that just took 10,000 viewers sends 20)."""
 
 
 class Presence:
@@ -234,11 +244,11 @@ class Presence:
         *,
         interval: float,
         ttl: float,
-        ring: Ring | None = None,
+        broker: Broker | None = None,
     ):
         self.store = store
         self.notify = notify
-        self.ring = ring
+        self.broker = broker
         self.interval = interval
         self.ttl = ttl
         self.local: dict[str, Counter[str]] = {}
@@ -268,14 +278,17 @@ class Presence:
             del self.local[channel]
         self._dirty.add(channel)
 
-    def changed(self, channels: Iterable[str]) -> None:
-        """Counts of `channels` changed on another worker (a doorbell): read them."""
-        self._stale.update(c for c in channels if c in self.local)
+    def on_message(self, payload: bytes) -> None:
+        """Another worker changed the counts of the channels named (`PRESENCE_CHANNEL`)."""
+        for channel in payload.decode(errors="replace").split("\n"):
+            if channel in self.local:
+                self._stale.add(channel)
 
     def resubscribed(self, channels: Iterable[str]) -> None:
-        """The broker is back after an outage: doorbells may have been lost, and a
-        restarted Redis has lost every count. Write ours again, and read them all."""
-        held = [c for c in channels if c in self.local]
+        """The broker is back after an outage: messages may have been lost, and a restarted
+        Redis has lost every count. Write ours again, and read them all."""
+        names = set(channels)
+        held = list(self.local) if PRESENCE_CHANNEL in names else names & self.local.keys()
         self._dirty.update(held)
         self._stale.update(held)
 
@@ -295,34 +308,34 @@ class Presence:
         """Write every dirty channel, one flush at a time: two interleaved flushes (a
         request's `who()` and the loop) could land an older count after a newer one."""
         async with self._flushing:
-            for channel in list(self._dirty):
-                await self._write(channel)
-
-    async def _write(self, channel: str) -> None:
-        """Write `channel`'s count as it is now; it stays dirty unless the write succeeded,
-        so an error or a cancellation leaves it for the next flush instead of losing it."""
-        self._dirty.discard(channel)  # a join or leave during the write dirties it again
-        try:
-            await self.store.write(channel, dict(self.local.get(channel, {})))
-        except BaseException:
-            self._dirty.add(channel)
-            raise
-        self._unrung.add(channel)
-        if channel in self.local:
-            self._stale.add(channel)
+            if not self._dirty:
+                return
+            dirty, self._dirty = self._dirty, set()  # a join or leave meanwhile: next flush
+            try:
+                await self.store.write({c: dict(self.local.get(c, {})) for c in dirty})
+            except BaseException:
+                # Failed or cancelled: written again next time, not lost.
+                self._dirty |= dirty
+                raise
+            self._unrung |= dirty
+            self._stale.update(c for c in dirty if c in self.local)
 
     async def _ring(self) -> None:
-        """Tell the other workers which channels this one changed; those the broker
-        could not take are rung again next tick."""
-        if self.ring is None:
+        """Name the channels this worker changed to the others; if the broker cannot take
+        them now, they are named next tick (workers that missed a message re-read
+        everything when they re-subscribe)."""
+        if self.broker is None:
             self._unrung.clear()
             return
-        try:
-            for channel in list(self._unrung):
-                await self.ring(channel)
-                self._unrung.discard(channel)
-        except BrokerUnavailable:
-            pass  # the rest next tick; workers that missed one re-read on re-subscribing
+        while self._unrung and self.broker.healthy:
+            batch = [self._unrung.pop() for _ in range(min(RING_BATCH, len(self._unrung)))]
+            try:
+                await self.broker.publish(PRESENCE_CHANNEL, "\n".join(batch).encode())
+            except BaseException as exc:
+                self._unrung.update(batch)
+                if isinstance(exc, BrokerUnavailable):
+                    return
+                raise
 
     async def _run(self) -> None:
         last_keep = time.monotonic()
