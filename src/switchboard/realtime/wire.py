@@ -19,13 +19,20 @@ the ordinary path. The only module of `realtime/` that imports uvicorn
 from __future__ import annotations
 
 import sys
+import weakref
 from typing import Any
 
+from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame
 from websockets.protocol import State
 
 from switchboard.realtime.framing import EXTENSION
+from switchboard.realtime.keepalive import Keepalive
 from switchboard.realtime.primitives import Outbox, Signal
+
+_WHEELS: weakref.WeakKeyDictionary[Config, Keepalive] = weakref.WeakKeyDictionary()
+"""One keepalive wheel per server (its `Config`): every connection of a worker on one timer."""
 
 
 class WireProtocol(WebSocketsSansIOProtocol):
@@ -39,6 +46,12 @@ class WireProtocol(WebSocketsSansIOProtocol):
         self.queue = Outbox(sys.maxsize)  # type: ignore[assignment]
         self.writable = Signal()  # type: ignore[assignment]
         self.writable.set()
+        self.keepalive: Keepalive | None = None
+        if self.ping_interval:
+            keepalive = _WHEELS.get(self.config)
+            if keepalive is None:
+                keepalive = _WHEELS[self.config] = Keepalive(self.ping_interval, self.ping_timeout)
+            self.keepalive = keepalive
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -61,6 +74,35 @@ class WireProtocol(WebSocketsSansIOProtocol):
             return False
         self.transport.write(frame)
         return True
+
+    # Keepalive on the worker's wheel instead of two timers per connection per ping.
+    def schedule_ping(self) -> None:
+        assert self.keepalive is not None
+        assert self.ping_interval is not None
+        self.keepalive.ping_in(self, max(0.0, self.ping_interval - self.last_ping_rtt))
+
+    def ping_now(self, frame: bytes, payload: bytes) -> bool:
+        if self.close_sent or self.conn.state is not State.OPEN or self.transport.is_closing():
+            return False
+        self.pending_ping_payload = payload
+        self.ping_sent_at = self.loop.time()
+        self.transport.write(frame)
+        return True
+
+    def handle_pong(self, event: Frame) -> None:
+        if self.pending_ping_payload is None or bytes(event.data) != self.pending_ping_payload:
+            return  # unsolicited, or stale
+        self.last_ping_rtt = self.loop.time() - self.ping_sent_at
+        self.pending_ping_payload = None
+        self.schedule_ping()
+
+    def pong_overdue(self) -> None:
+        self.keepalive_timeout()
+
+    def stop_keepalive(self) -> None:
+        super().stop_keepalive()
+        if self.keepalive is not None:
+            self.keepalive.forget(self)
 
     def close_now(self, code: int) -> bool:
         """Queue the close frame behind what the transport holds, without waiting for the
