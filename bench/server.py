@@ -101,7 +101,10 @@ def start_server(db_url: str, prefix: str, workers: int, broker: str = REDIS) ->
         ],
         env=env,
         start_new_session=True,
-        stderr=subprocess.DEVNULL,
+        # BENCH_SERVER_LOG=path keeps the server's log (warnings and up) for a failed run.
+        stderr=open(os.environ["BENCH_SERVER_LOG"], "ab")  # noqa: SIM115
+        if os.environ.get("BENCH_SERVER_LOG")
+        else subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
     )
     server = Server(process, port)

@@ -85,8 +85,8 @@ async def test_presence_on_a_cluster(cluster_client: RedisCluster, prefix: str) 
     boards = [channel_name(f"b{n}") for n in range(12)]  # spread over the three masters
     masters = {cluster_client.get_node_from_key(presence_key(prefix, b)) for b in boards}
     assert len(masters) > 1
-    await one.write(dict.fromkeys(boards, {"anonymous": 2}))  # one pipeline, three masters
-    await other.write(dict.fromkeys(boards, {"key:1": 1}))
+    await one.write({key: {"anonymous": 2} for key in boards})  # one pipeline, three masters
+    await other.write({key: {"key:1": 1} for key in boards})
     await one.write({boards[0]: {"anonymous": 1}})
     await one.keep(boards)
     assert one.worker in await one.alive()

@@ -1,16 +1,20 @@
-"""Presence flushes against a real Redis: a failed write is retried, not forgotten, and
-concurrent flushes never leave an older count (or a departed identity) behind."""
+"""Presence against a real Redis: a failed write is retried, not forgotten; concurrent
+flushes never leave an older count (or a departed identity) behind; and what a worker reads
+follows what changed, not how many boards it holds."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
+import orjson
 import pytest
 from redis.exceptions import RedisError
 
+from switchboard.broker import RedisClient, create_broker
 from switchboard.broker.redis import redis_client
-from switchboard.realtime.presence import Counts, Presence, create_presence
+from switchboard.realtime.presence import PRESENCE_CHANNEL, Counts, Presence, create_presence
 from tests.helpers import RedisServer
 
 
@@ -79,3 +83,82 @@ async def test_cancelled_flush_leaves_no_phantoms(presence: Presence) -> None:
         await asyncio.gather(asking, return_exceptions=True)
         presence.leave(channel, "key:a")
         assert await presence.who(channel) == {}, f"after {pause} steps"
+
+
+class Worker:
+    """One worker's presence on the shared Redis, with its own broker connection: the
+    broker passes `control:presence` messages to it as the hub does."""
+
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
+        self.broker = create_broker(redis, prefix=prefix, timeout=0.5)
+        self.frames: list[dict[str, Any]] = []
+        self.presence = Presence(
+            create_presence(redis, prefix, ttl=30),
+            lambda _channel, frame, _public: self.frames.append(orjson.loads(frame)),
+            interval=1,
+            ttl=30,
+            broker=self.broker,
+        )
+
+    def on_message(self, channel: str, payload: bytes) -> None:
+        if channel == PRESENCE_CHANNEL:
+            self.presence.on_message(payload)
+
+    def on_resubscribed(self, channels: Iterable[str]) -> None:
+        self.presence.resubscribed(channels)
+
+    async def start(self) -> None:
+        await self.broker.connect(self)
+        await self.broker.subscribe(PRESENCE_CHANNEL)
+
+    async def close(self) -> None:
+        await self.presence.store.close()
+        await self.broker.close()
+
+
+async def hgetalls(redis: RedisClient) -> int:
+    """How many HGETALLs this Redis has run (a read of one board's counts)."""
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+async def test_reads_follow_changes_not_boards_held(redis_server: RedisServer, prefix: str) -> None:
+    """Two workers hold the same 200 boards: once settled, a tick with no change reads
+    nothing, and one viewer joining makes one read on each worker, not 400."""
+    redis = redis_client(redis_server.url, timeout=0.5)
+    one, two = Worker(redis, prefix), Worker(redis, prefix)
+    await one.start()
+    await two.start()
+    boards = [f"board:b{n}" for n in range(200)]
+    try:
+        for board in boards:
+            one.presence.join(board, "anonymous")
+            two.presence.join(board, "key:k")
+
+        async def settle() -> None:
+            for _ in range(3):
+                await one.presence.tick()
+                await two.presence.tick()
+                await asyncio.sleep(0.05)  # the broker's messages arrive
+
+        await settle()
+        for worker in (one, two):  # every board, on each worker: both viewers
+            seen: dict[str, dict[str, int]] = {}
+            for frame in worker.frames:
+                seen.setdefault(frame["channel"], {}).update(frame["changed"])
+            assert seen == {key: {"anonymous": 1, "key:k": 1} for key in boards}
+        before = await hgetalls(redis)
+        await settle()
+        assert await hgetalls(redis) == before  # nothing changed: nothing read
+        one.frames.clear()
+        two.frames.clear()
+        one.presence.join(boards[7], "key:other")
+        await settle()
+        assert await hgetalls(redis) - before == 2  # board 7, once on each worker
+        expected = {"type": "presence", "channel": boards[7], "changed": {"key:other": 1}}
+        assert one.frames == [expected]
+        assert two.frames == [expected]
+    finally:
+        await one.close()
+        await two.close()
+        await redis.aclose(close_connection_pool=True)

@@ -261,6 +261,7 @@ class Presence:
         self._flushing = asyncio.Lock()
         self._seen: dict[str, Counts] = {}
         self._workers: frozenset[str] = frozenset()
+        self._kept = time.monotonic()
         self._loop = Background()
 
     def join(self, channel: str, identity: str) -> None:
@@ -338,19 +339,23 @@ class Presence:
                 raise
 
     async def _run(self) -> None:
-        last_keep = time.monotonic()
         while self._loop.running:
             await asyncio.sleep(self.interval)
             try:
-                await self._flush()
-                await self._ring()
-                await self._heartbeat()
-                if time.monotonic() - last_keep > KEEP / 3:
-                    await self.store.keep(list(self.local))
-                    last_keep = time.monotonic()
-                await self._report()
+                await self.tick()
             except (RedisError, OSError) as exc:
                 log.warning("presence_unavailable", error=repr(exc))
+
+    async def tick(self) -> None:
+        """What the loop does every interval: write and name what changed here, stay
+        alive, keep the hashes, read and report what changed anywhere."""
+        await self._flush()
+        await self._ring()
+        await self._heartbeat()
+        if time.monotonic() - self._kept > KEEP / 3:
+            await self.store.keep(list(self.local))
+            self._kept = time.monotonic()
+        await self._report()
 
     async def _heartbeat(self) -> None:
         """Stay alive; a worker gone since the last tick takes its viewers with it, so
