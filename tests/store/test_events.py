@@ -63,7 +63,7 @@ async def test_boards_ahead_beyond_the_parameter_limit(db: Database) -> None:
     held = dict(zip(real, (0, 3, 5, 8), strict=True))  # behind: the third and the fourth
     seen = dict(list(seen.items())[:20_000] + list(held.items()) + list(seen.items())[20_000:])
     async with db.read() as session:
-        ahead = await boards_ahead(session, seen)
+        ahead = await boards_ahead(session, list(seen), list(seen.values()))
     assert sorted(ahead) == sorted(list(real)[2:])
 
 

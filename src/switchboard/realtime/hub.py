@@ -30,7 +30,7 @@ import structlog
 from switchboard.broker import Broker, BrokerUnavailable
 from switchboard.errors import NotFound
 from switchboard.metrics import METRICS
-from switchboard.names import slug_of
+from switchboard.names import channel_name, slug_of
 from switchboard.realtime.framing import MAX_WRITE, text_frame
 from switchboard.realtime.protocol import stored_event_frame
 from switchboard.shutdown import Background
@@ -332,20 +332,20 @@ class Hub:
             if self.broker.healthy and loop.time() - last < self.catchup_interval:
                 continue
             last = loop.time()
-            held = {c.slug: c for c in self.channels.values() if c.ready.done()}
+            held = [c for c in self.channels.values() if c.ready.done()]
             if not held:
                 continue
             try:
                 async with self.db.read() as session:
                     ahead = await boards_ahead(
-                        session, {slug: c.last_seq for slug, c in held.items()}
+                        session, [c.slug for c in held], [c.last_seq for c in held]
                     )
             except Exception as exc:
                 log.warning("catch_up_failed", error=repr(exc))
                 continue
             for slug in ahead:
-                channel = held[slug]
-                if not channel.closed:
+                channel = self.channels.get(channel_name(slug))
+                if channel is not None:
                     METRICS.catch_up_fills.inc()
                     channel.request_fill()
 

@@ -8,7 +8,7 @@ and a committed seq N implies every seq below N is committed too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -215,7 +215,7 @@ async def visibility(session: AsyncSession, slugs: list[str]) -> dict[str, bool]
     return {row.slug: row.public for row in rows}
 
 
-async def boards_ahead(session: AsyncSession, seen: Mapping[str, int]) -> list[str]:
+async def boards_ahead(session: AsyncSession, slugs: list[str], seqs: list[int]) -> list[str]:
     """Which of the named boards (tombstones included) have events past the seq given for
     each, for the hub's catch-up: on PostgreSQL, one statement that answers only those
     boards, with the names and seqs sent as two arrays; elsewhere (SQLite, one process,
@@ -223,15 +223,15 @@ async def boards_ahead(session: AsyncSession, seen: Mapping[str, int]) -> list[s
     if session.get_bind().dialect.name == "postgresql":
         held = (
             func.unnest(
-                bindparam("slugs", list(seen), type_=ARRAY(String)),
-                bindparam("seqs", list(seen.values()), type_=ARRAY(BigInteger)),
+                bindparam("slugs", slugs, type_=ARRAY(String)),
+                bindparam("seqs", seqs, type_=ARRAY(BigInteger)),
             )
             .table_valued("slug", "seq")
             .render_derived()
         )
         query = select(Board.slug).join(held, Board.slug == held.c.slug)
         return list((await session.scalars(query.where(Board.seq > held.c.seq))).all())
-    slugs = list(seen)
+    seen = dict(zip(slugs, seqs, strict=True))
     ahead: list[str] = []
     for start in range(0, len(slugs), HEADS_BATCH):
         batch = slugs[start : start + HEADS_BATCH]
