@@ -136,7 +136,6 @@ async def _open(settings: Settings, stack: AsyncExitStack) -> dict[str, object]:
         create_presence(redis, settings.broker_prefix, settings.presence_ttl),
         hub.notify,
         interval=settings.presence_interval,
-        ttl=settings.presence_ttl,
         broker=broker,
     )
     hub.presence = presence

@@ -203,15 +203,24 @@ async def test_presence_across_workers(two_workers: list[ServerProcess], slug: s
     await watcher.close()
 
 
-async def test_killed_workers_viewers_expire(two_workers: list[ServerProcess], slug: str) -> None:
-    one, two = two_workers
+async def _watched(
+    one: ServerProcess, two: ServerProcess, slug: str
+) -> tuple[WsClient, PresenceView, list[WsClient]]:
+    """A public board watched (with presence) through worker `two`, and two anonymous
+    viewers on worker `one`, all seen by the watcher."""
     async with httpx.AsyncClient(headers=AUTH) as http:
         await http.post(f"{one.base_url}/api/boards", json={"slug": slug, "public": True})
     watcher = await _viewer(two.ws_url, slug, ADMIN_KEY)
     view = PresenceView(watcher)
     await watcher.send({"type": "presence", "channel": f"board:{slug}"})
-    doomed = [await _viewer(one.ws_url, slug, None) for _ in range(2)]
+    viewers = [await _viewer(one.ws_url, slug, None) for _ in range(2)]
     await view.until({"bootstrap": 1, "anonymous": 2})
+    return watcher, view, viewers
+
+
+async def test_killed_workers_viewers_expire(two_workers: list[ServerProcess], slug: str) -> None:
+    one, two = two_workers
+    watcher, view, doomed = await _watched(one, two, slug)
     one.kill(signal.SIGKILL)
     # Gone within the TTL (2 s) plus a presence interval, although nobody said goodbye.
     await view.until({"bootstrap": 1}, timeout=6)
@@ -223,7 +232,7 @@ async def test_killed_workers_viewers_expire(two_workers: list[ServerProcess], s
 async def test_presence_survives_a_redis_restart(
     pg_url: str, prefix: str, redis_server: RedisServer, slug: str
 ) -> None:
-    """A restarted Redis has lost every worker's counts and every doorbell rung meanwhile:
+    """A restarted Redis has lost every worker's counts and every message sent meanwhile:
     each worker writes its counts again when its channels are re-subscribed, so viewers on
     both workers, including one that arrived during the outage, are all there after."""
     env = {
@@ -233,13 +242,7 @@ async def test_presence_survives_a_redis_restart(
         "SWITCHBOARD_BROKER_URL": redis_server.url,
     }
     async with serve_processes(env, 2) as (one, two):
-        async with httpx.AsyncClient(headers=AUTH) as http:
-            await http.post(f"{one.base_url}/api/boards", json={"slug": slug, "public": True})
-        watcher = await _viewer(two.ws_url, slug, ADMIN_KEY)
-        view = PresenceView(watcher)
-        await watcher.send({"type": "presence", "channel": f"board:{slug}"})
-        viewers = [await _viewer(one.ws_url, slug, None) for _ in range(2)]
-        await view.until({"bootstrap": 1, "anonymous": 2})
+        watcher, view, viewers = await _watched(one, two, slug)
         redis_server.stop()
         viewers.append(await _viewer(one.ws_url, slug, None))  # from the store, Redis down
         redis_server.start()  # empty

@@ -24,7 +24,7 @@ async def presence(redis_server: RedisServer, prefix: str) -> AsyncIterator[Pres
     background loop is not started, so the test decides when flushes happen."""
     redis = redis_client(redis_server.url, timeout=0.5)
     store = create_presence(redis, prefix, ttl=30)
-    yield Presence(store, lambda *_: None, interval=1, ttl=30)
+    yield Presence(store, lambda *_: None, interval=1)
     await store.close()
     await redis.aclose(close_connection_pool=True)
 
@@ -96,7 +96,6 @@ class Worker:
             create_presence(redis, prefix, ttl=30),
             lambda _channel, frame, _public: self.frames.append(orjson.loads(frame)),
             interval=1,
-            ttl=30,
             broker=self.broker,
         )
 

@@ -39,7 +39,7 @@ from tests.unit.twins import (
 @pytest.fixture
 async def presence(hub: Hub) -> AsyncIterator[Presence]:
     """Presence in this process; its loop is not started (joins and leaves still count)."""
-    presence = Presence(MemoryPresence(), hub.notify, interval=1.0, ttl=30.0)
+    presence = Presence(MemoryPresence(), hub.notify, interval=1.0)
     yield presence
     await presence.close()
 

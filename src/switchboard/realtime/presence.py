@@ -229,7 +229,8 @@ def changes(before: Counts, after: Counts) -> Counts:
 
 
 PRESENCE_CHANNEL = "control:presence"
-"""Where workers name the channels whose counts they changed, newline-separated."""
+"""Where workers name the channels whose counts they changed: the sender's id, then the
+channels, newline-separated."""
 RING_BATCH = 500
 """Channels named per message at most (a worker that just took 10,000 viewers sends 20)."""
 
@@ -243,14 +244,15 @@ class Presence:
         notify: Notify,
         *,
         interval: float,
-        ttl: float,
         broker: Broker | None = None,
     ):
         self.store = store
         self.notify = notify
         self.broker = broker
         self.interval = interval
-        self.ttl = ttl
+        self.id = uuid.uuid4().hex[:12]
+        """Heads this worker's `PRESENCE_CHANNEL` messages: its own come back, and are
+        skipped (what it wrote is read on its next tick already)."""
         self.local: dict[str, Counter[str]] = {}
         self._dirty: set[str] = set()
         """Changed here, not yet written."""
@@ -281,9 +283,9 @@ class Presence:
 
     def on_message(self, payload: bytes) -> None:
         """Another worker changed the counts of the channels named (`PRESENCE_CHANNEL`)."""
-        for channel in payload.decode(errors="replace").split("\n"):
-            if channel in self.local:
-                self._stale.add(channel)
+        sender, *channels = payload.decode(errors="replace").split("\n")
+        if sender != self.id:
+            self._stale.update(c for c in channels if c in self.local)
 
     def resubscribed(self, channels: Iterable[str]) -> None:
         """The broker is back after an outage: messages may have been lost, and a restarted
@@ -331,7 +333,7 @@ class Presence:
         while self._unrung and self.broker.healthy:
             batch = [self._unrung.pop() for _ in range(min(RING_BATCH, len(self._unrung)))]
             try:
-                await self.broker.publish(PRESENCE_CHANNEL, "\n".join(batch).encode())
+                await self.broker.publish(PRESENCE_CHANNEL, "\n".join([self.id, *batch]).encode())
             except BaseException as exc:
                 self._unrung.update(batch)
                 if isinstance(exc, BrokerUnavailable):
