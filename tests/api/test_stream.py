@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,19 @@ async def test_clients_that_hang_up_during_setup_give_their_slot_back(
             "GET", f"/api/boards/{slug}/stream", headers={"Authorization": ""}
         ) as response:
             assert response.status_code != 429
+
+
+async def test_a_stream_ends_when_its_token_expires(tmp_path: Path, slug: str) -> None:
+    """At the token's expiry, not at the next credential check (a minute away here): the
+    connection's own timer ends the stream, and `EventSource` comes back with a new one."""
+    settings = backend_settings("embedded", tmp_path, "", "", credential_check_interval=60)
+    async with start_server(settings) as server:
+        await server.create_board(slug)
+        minted = (await server.http.post("/api/tokens", json={"ttl": 2})).json()
+        expires = datetime.fromisoformat(minted["expires_at"]).timestamp()
+        headers = {"Authorization": f"Bearer {minted['token']}"}
+        async with sse(server.http, f"/api/boards/{slug}/stream", headers) as stream:
+            assert (await stream.next()).event == "snapshot"
+            with pytest.raises(EOFError):
+                await stream.next(timeout=10)
+        assert expires - 0.1 <= time.time() <= expires + 2

@@ -1,4 +1,4 @@
-"""The event log on the real stores: the hub's head query and retention trimming."""
+"""The event log on the real stores: the hub's catch-up queries and retention trimming."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from switchboard.store import migrate
 from switchboard.store.boards import create_board
 from switchboard.store.db import Database, Retention
-from switchboard.store.events import TRIM_EVERY, boards_ahead, lock_board, record
+from switchboard.store.events import (
+    TRIM_EVERY,
+    boards_ahead,
+    changed_since,
+    lock_board,
+    record,
+)
 from switchboard.store.models import Board, Event, utcnow
 
 AGE = timedelta(hours=1)
@@ -65,6 +72,74 @@ async def test_boards_ahead_beyond_the_parameter_limit(db: Database) -> None:
     async with db.read() as session:
         ahead = await boards_ahead(session, list(seen), list(seen.values()))
     assert sorted(ahead) == sorted(list(real)[2:])
+
+
+async def _changed(db: Database, mark: int | None) -> tuple[int, dict[str, int]]:
+    async with db.read() as session:
+        mark, heads = await changed_since(session, mark)
+    return mark, dict(heads)
+
+
+async def _write(db: Database, slug: str, events: int = 1) -> None:
+    async with db.transaction() as tx:
+        board = await lock_board(tx, slug)
+        for _ in range(events):
+            await record(tx, board, "widget.deleted", {"key": "w"})
+
+
+async def test_changed_since_names_the_boards_written_and_no_others(db: Database) -> None:
+    """The first call only sets the clock; each later one answers the boards written
+    since the one before, with their seqs, tombstones included, then nothing more."""
+    quiet, busy, gone = (f"c-{uuid.uuid4().hex[:12]}" for _ in range(3))
+    for slug in (quiet, busy, gone):
+        await _board_at(db, slug, 2)
+    mark, heads = await _changed(db, None)
+    assert heads == {}
+    await _write(db, busy, 3)
+    async with db.transaction() as tx:
+        board = await lock_board(tx, gone)
+        board.deleted_at = utcnow()
+        await record(tx, board, "board.deleted", {})
+    mark, heads = await _changed(db, mark)
+    assert heads == {busy: 5, gone: 3}
+    mark, heads = await _changed(db, mark)
+    assert heads == {}
+
+
+async def test_changed_since_sees_a_write_that_commits_after_a_later_one(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """PostgreSQL's transactions commit out of order: one that wrote its event first but
+    commits after a poll that already saw a later writer's event is still answered by
+    the next poll (the mark stays behind every transaction still running). SQLite has one
+    writer at a time: a later write never commits first."""
+    db = await _database("postgresql", tmp_path, pg_url, Retention(10_000, AGE))
+    engine = create_async_engine(pg_url)
+    slow, fast = (f"o-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    try:
+        await _board_at(db, slow, 1)
+        await _board_at(db, fast, 1)
+        mark, _ = await _changed(db, None)
+        async with engine.connect() as open_tx:
+            await open_tx.execute(
+                text(
+                    "INSERT INTO events (board_id, seq, name, data, at) "
+                    "SELECT id, 2, 'widget.deleted', '{}', now() FROM boards WHERE slug = :s"
+                ),
+                {"s": slow},
+            )
+            await open_tx.execute(text("UPDATE boards SET seq = 2 WHERE slug = :s"), {"s": slow})
+            await _write(db, fast)
+            mark, heads = await _changed(db, mark)
+            assert heads == {fast: 2}  # the slow writer has not committed
+            await open_tx.commit()
+        mark, heads = await _changed(db, mark)
+        assert heads[slow] == 2  # the fast one again too: the mark waited for the slow
+        _, heads = await _changed(db, mark)
+        assert heads == {}
+    finally:
+        await engine.dispose()
+        await db.dispose()
 
 
 async def _set_ages(db: Database, slug: str, old: set[int]) -> None:

@@ -3,6 +3,8 @@ that opens, counts and closes this worker's connections."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from contextlib import AsyncExitStack
 
 import pytest
@@ -13,6 +15,7 @@ from switchboard.realtime.codes import CloseCode
 from switchboard.realtime.connections import Connections, TooManyConnections, slot_of
 from switchboard.realtime.sse import SseTransport
 from switchboard.realtime.transport import Transport
+from tests.unit.twins import eventually
 
 ALICE = Principal("key", Role.READ, key_id="alice")
 BOB = Principal("token", Role.WRITE, key_id="bob")
@@ -88,7 +91,7 @@ async def test_a_block_that_raises_releases_its_connection() -> None:
         pass
 
 
-async def test_close_where_revoke_and_principals() -> None:
+async def test_close_where_revoke_key_and_key_ids() -> None:
     connections = registry()
     async with AsyncExitStack() as stack:
         alice = await stack.enter_async_context(connections.open(ALICE, None, Transport()))
@@ -97,11 +100,30 @@ async def test_close_where_revoke_and_principals() -> None:
         assert held(connections) == ["anonymous", "key:alice", "token:bob"]
         connections.close_where(lambda c: c.slot.startswith("anonymous"), CloseCode.GOING_AWAY)
         assert anon.close_code == CloseCode.GOING_AWAY
-        connections.revoke(lambda p: p.key_id == "bob")
+        assert sorted(connections.key_ids()) == ["alice", "bob"]  # anonymous holds no key
+        connections.revoke_key("bob")
         assert bob.close_code == CloseCode.UNAUTHORIZED
         assert alice.close_code is None
         assert await bob.next_frame() is None
         assert len(held(connections)) == 3  # closed, but open until their transports finish
+    assert connections.key_ids() == []
+
+
+async def test_an_expiring_credential_closes_its_connection_on_time() -> None:
+    """Whatever the transport: at the credential's expiry, 4101; a new credential moves
+    the moment (the old one no longer holds); a connection that ended has no timer left."""
+    connections = registry()
+    soon = Principal("token", Role.READ, key_id="alice", expires_at=time.time() + 0.05)
+    later = Principal("token", Role.READ, key_id="alice", expires_at=time.time() + 0.3)
+    async with connections.open(soon, None, SseTransport()) as connection:
+        connection.principal = later
+        await asyncio.sleep(0.15)
+        assert connection.close_code is None  # past the first expiry, not the new one
+        await eventually(lambda: connection.close_code == CloseCode.UNAUTHORIZED, timeout=2)
+    async with connections.open(soon, None, Transport()) as gone:
+        pass
+    await asyncio.sleep(0.1)
+    assert gone.close_code is None
 
 
 async def test_drain_closes_everything_now_and_from_now_on() -> None:

@@ -122,8 +122,10 @@ async def test_the_catch_up_poll_fills_what_was_never_published(hub: Hub, db: Da
     await asyncio.sleep(0.1)
     assert sink.seqs == []  # no poll yet: nothing told the hub
     hub.start()
-    await eventually(lambda: sink.seqs == [1, 2])
+    await eventually(lambda: sink.seqs == [1, 2])  # the first poll: the heads of all held
     assert counter("catch_up_fills") > fills
+    await set_text(db, None, "c")
+    await eventually(lambda: sink.seqs == [1, 2, 3])  # later ones: the boards written since
 
 
 async def test_duplicates_and_stale_notifications_are_dropped(

@@ -3,21 +3,19 @@
 Revoking a key publishes its id on the `control:keys` channel: every worker
 drops the key from its cache and closes the connections it authenticated
 (close code 4101). In case that message is lost (Redis down), each worker also
-re-checks its open connections' keys against the store every few seconds, and
-closes connections whose token has expired.
+re-checks the keys behind its open connections against the store every few seconds
+(one query for the distinct keys, not a pass over the connections). A token's expiry
+is each connection's own timer (`realtime.connection.Connection.principal`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import structlog
 
 from switchboard.auth.authenticator import Authenticator
-from switchboard.auth.principal import Principal
 from switchboard.broker import Broker, BrokerUnavailable
 from switchboard.shutdown import Background
 from switchboard.store.db import Database
@@ -29,16 +27,12 @@ CONTROL_CHANNEL = "control:keys"
 
 
 class OpenCredentials(Protocol):
-    """The credentials this worker's connections hold (the realtime connection registry)."""
+    """The keys this worker's connections hold (the realtime connection registry)."""
 
-    def principals(self) -> Iterator[Principal]: ...
+    def key_ids(self) -> list[str]: ...
 
-    def revoke(self, predicate: Callable[[Principal], bool]) -> None:
-        """Close every connection whose credential `predicate` picks."""
-
-
-def _expired_before(now: float) -> Callable[[Principal], bool]:
-    return lambda p: p.expires_at is not None and p.expires_at <= now
+    def revoke_key(self, key_id: str) -> None:
+        """Close every connection whose credential comes from `key_id`."""
 
 
 class Revocations:
@@ -80,13 +74,12 @@ class Revocations:
 
     def _revoked(self, key_id: str) -> None:
         self.authenticator.forget(key_id)
-        self.connections.revoke(lambda p: p.key_id == key_id)
+        self.connections.revoke_key(key_id)
 
     async def _watch(self) -> None:
         while self._loop.running:
             await asyncio.sleep(self.interval)
-            self.connections.revoke(_expired_before(time.time()))
-            keyed = {p.key_id for p in self.connections.principals() if p.key_id}
+            keyed = self.connections.key_ids()
             if not keyed:
                 continue
             try:

@@ -12,6 +12,7 @@ grows memory without bound.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,7 @@ class Connection:
         slot: str = "",
     ) -> None:
         self.transport = transport
+        self._expiry: asyncio.TimerHandle | None = None
         self.principal = principal
         self.slot = slot
         """Whose connection this counts as for the per-credential limit (`Connections`)."""
@@ -61,6 +63,28 @@ class Connection:
         """The transport is sending a queued frame right now."""
         self._drained = Signal()
         """Set whenever the transport takes a frame (or the connection closes): `send` waits."""
+
+    @property
+    def principal(self) -> Principal:
+        """The credential the connection holds; one that expires closes it with 4101 at
+        that moment, whatever the transport (re-armed whenever a new one takes over:
+        the old one no longer holds)."""
+        return self._principal
+
+    @principal.setter
+    def principal(self, principal: Principal) -> None:
+        self._principal = principal
+        self.release()
+        if principal.expires_at is not None:
+            delay = max(0.0, principal.expires_at - time.time())
+            loop = asyncio.get_running_loop()
+            self._expiry = loop.call_later(delay, self.close, CloseCode.UNAUTHORIZED)
+
+    def release(self) -> None:
+        """The connection has ended (or holds a new credential): no expiry timer left."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
 
     async def next_frame(self) -> str | None:
         """The next frame to send, in order; None once the connection is closed."""

@@ -42,6 +42,9 @@ class Connections:
         self.stopping = False
         self._open: set[Connection] = set()
         self._counts: Counter[str] = Counter()
+        self._by_key: dict[str, set[Connection]] = {}
+        """Open connections by the id of the key behind their credential (fixed for the
+        connection's life: a new credential must come from the same key)."""
 
     @asynccontextmanager
     async def open(
@@ -62,13 +65,22 @@ class Connections:
         )
         self._counts[slot] += 1
         self._open.add(connection)
+        key_id = principal.key_id
+        if key_id:
+            self._by_key.setdefault(key_id, set()).add(connection)
         METRICS.connections.inc()
         if self.stopping:
             connection.close(CloseCode.SERVICE_RESTART)
         try:
             yield connection
         finally:
+            connection.release()
             self._open.discard(connection)
+            if key_id:
+                holders = self._by_key[key_id]
+                holders.discard(connection)
+                if not holders:
+                    del self._by_key[key_id]
             self._counts[slot] -= 1
             if self._counts[slot] <= 0:
                 del self._counts[slot]
@@ -81,13 +93,18 @@ class Connections:
                 connection.close(code)
 
     def principals(self) -> Iterator[Principal]:
-        """The credentials open connections hold (for the revocation watch)."""
+        """The credentials open connections hold."""
         return (connection.principal for connection in list(self._open))
 
-    def revoke(self, predicate: Callable[[Principal], bool]) -> None:
-        """Close, with 4101, every connection whose credential `predicate` picks (revoked,
-        expired): its client must come back with a new credential."""
-        self.close_where(lambda c: predicate(c.principal), CloseCode.UNAUTHORIZED)
+    def key_ids(self) -> list[str]:
+        """The keys behind the open connections' credentials (for the revocation watch)."""
+        return list(self._by_key)
+
+    def revoke_key(self, key_id: str) -> None:
+        """Close, with 4101, every connection whose credential comes from the revoked key
+        `key_id`: its client must come back with a new credential."""
+        for connection in list(self._by_key.get(key_id, ())):
+            connection.close(CloseCode.UNAUTHORIZED)
 
     def drain(self) -> None:
         """The worker is stopping: close everything with 1012, now and from now on."""

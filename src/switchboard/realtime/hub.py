@@ -6,12 +6,11 @@ duplicate-free, seq-ordered stream: a duplicate is dropped, and a gap (a lost
 or reordered notification) is filled from the event table before forwarding.
 The store is the truth; the broker only says "something happened".
 
-Under the broker, a catch-up poll reads every held board's seq from the store
-(one query per interval, answering only the boards that are behind; faster while the
-broker is down) and
-fills any channel that is behind: a notification that was never published
-(Redis down at commit time, a partitioned or crashed publisher) still reaches
-every subscriber, late but in order.
+Under the broker, a catch-up poll asks the store which boards were written since its
+last poll (a change clock, `store.events.changed_since`: its cost follows the writes,
+not the boards held; faster while the broker is down) and fills any channel that is
+behind: a notification that was never published (Redis down at commit time, a
+partitioned or crashed publisher) still reaches every subscriber, late but in order.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from switchboard.realtime.framing import MAX_WRITE, text_frame
 from switchboard.realtime.protocol import stored_event_frame
 from switchboard.shutdown import Background
 from switchboard.store.db import Database
-from switchboard.store.events import boards_ahead, find_board, load_events
+from switchboard.store.events import boards_ahead, changed_since, find_board, load_events
 
 log = structlog.get_logger(__name__)
 
@@ -298,6 +297,8 @@ class Hub:
         self.degraded_interval = degraded_interval
         self._poller = Background()
         self._broker_seen = False
+        self._mark: int | None = None
+        """Where the store's change clock stood at the last catch-up poll."""
         self._controls: dict[str, Callable[[bytes], None]] = {}
         """Handlers for non-board channels (e.g. key revocations), by channel name."""
         self.presence: PresenceListener | None = None
@@ -332,22 +333,38 @@ class Hub:
             if self.broker.healthy and loop.time() - last < self.catchup_interval:
                 continue
             last = loop.time()
-            held = [c for c in self.channels.values() if c.ready.done()]
-            if not held:
-                continue
             try:
-                async with self.db.read() as session:
-                    ahead = await boards_ahead(
-                        session, [c.slug for c in held], [c.last_seq for c in held]
-                    )
+                behind = await self._behind()
             except Exception as exc:
                 log.warning("catch_up_failed", error=repr(exc))
                 continue
-            for slug in ahead:
-                channel = self.channels.get(channel_name(slug))
-                if channel is not None:
-                    METRICS.catch_up_fills.inc()
-                    channel.request_fill()
+            for channel in behind:
+                METRICS.catch_up_fills.inc()
+                channel.request_fill()
+
+    async def _behind(self) -> list[Channel]:
+        """The channels whose boards the store has past what they forwarded (or that are
+        still opening): the boards written since the last poll (`changed_since`), or on
+        the first poll, the store's head of every board held."""
+        async with self.db.read() as session:
+            if self._mark is None:
+                held = list(self.channels.values())
+                mark, _ = await changed_since(session, None)
+                slugs = [c.slug for c in held]
+                ahead = await boards_ahead(session, slugs, [c.last_seq for c in held])
+                written: list[tuple[str, int | None]] = [(slug, None) for slug in ahead]
+            else:
+                mark, heads = await changed_since(session, self._mark)
+                written = list(heads)
+        self._mark = mark
+        behind = []
+        for slug, seq in written:
+            channel = self.channels.get(channel_name(slug))
+            if channel is None:
+                continue
+            if seq is None or channel.last_seq < seq or not channel.ready.done():
+                behind.append(channel)
+        return behind
 
     async def join(self, name: str, sink: Sink) -> None:
         """Register `sink`, then wait until the channel's live stream has a starting point.

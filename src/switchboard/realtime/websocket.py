@@ -56,27 +56,6 @@ class WebSocketTransport(Transport):
         self.close_now: Callable[[int], bool] | None = wire["close"] if wire is not None else None
 
 
-class Expiry:
-    """Closes the connection with 4101 when its credential expires; armed again whenever
-    the credential is replaced (`auth`)."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self._timer: asyncio.TimerHandle | None = None
-
-    def arm(self, expires_at: float | None) -> None:
-        self.cancel()
-        if expires_at is not None:
-            self._timer = asyncio.get_running_loop().call_later(
-                max(0.0, expires_at - time.time()), self.connection.close, CloseCode.UNAUTHORIZED
-            )
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-
 def same_key(old: Principal, new: Principal) -> bool:
     """Whether `new` comes from the key behind `old`: that key itself, or a token it
     minted (the bootstrap key and its tokens are one key; anonymous is no key)."""
@@ -93,7 +72,6 @@ class Handler(Subscriber):
             connection, hub=node.hub, db=node.db, presence=node.presence, settings=node.settings
         )
         self.authenticate: Authenticate = node.authenticate
-        self.expiry = Expiry(connection)
 
     async def reauth(self, token: str, id_: protocol.RequestId) -> None:
         """Replace the connection's credential; the old one stays if the new one is refused.
@@ -107,8 +85,7 @@ class Handler(Subscriber):
             raise ProtocolError("unauthorized", message, id=id_)
         if self.connection.close_code is not None:
             return
-        self.expiry.arm(principal.expires_at)  # before any await: the old one no longer holds
-        await self.reauthorize(principal)  # takes effect before its first await
+        await self.reauthorize(principal)  # takes effect (and its expiry) before its first await
         expires = principal.expires_at
         expires_at = iso(datetime.fromtimestamp(expires, UTC)) if expires is not None else None
         await self.connection.send(
@@ -284,7 +261,6 @@ async def _serve(
     """Read the client's frames in this task until either side ends the connection; a
     `Writer` sends what is queued meanwhile."""
     handler = Handler(connection, node)
-    handler.expiry.arm(connection.principal.expires_at)
     writer = Writer(websocket, connection, transport, close_timeout=node.settings.ws_close_timeout)
     connection.queue.on_put = writer.wake
     try:
@@ -297,7 +273,6 @@ async def _serve(
             raise
     finally:
         connection.queue.on_put = None
-        handler.expiry.cancel()
         handler.close()
         await writer.stop()
 

@@ -14,9 +14,21 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import BigInteger, String, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import ColumnClause
 
 from switchboard.errors import DATABASE_ERRORS, Gone, NotFound
 from switchboard.store import checkpoints
@@ -238,3 +250,33 @@ async def boards_ahead(session: AsyncSession, slugs: list[str], seqs: list[int])
         rows = await session.execute(select(Board.slug, Board.seq).where(Board.slug.in_(batch)))
         ahead.extend(slug for slug, seq in rows if seq > seen[slug])
     return ahead
+
+
+XMIN = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+"""The oldest transaction still running: every one before it has ended, committed or not."""
+ROWID: ColumnClause[int] = literal_column("events.rowid", BigInteger)
+
+
+async def changed_since(
+    session: AsyncSession, mark: int | None
+) -> tuple[int, list[tuple[str, int]]]:
+    """The boards (tombstones included) with events written since `mark`, with their seqs,
+    and the mark to pass next time; with `mark` None, only the mark. The hub's catch-up:
+    its cost follows the boards written, not the boards held.
+
+    On PostgreSQL the clock is the writing transaction's id (`events.xid`), and the mark
+    is the oldest transaction still running when the session's snapshot was taken:
+    transactions commit out of order, so one that began before the mark may commit after
+    this read, but every one before the mark has ended and is in the snapshot. An event
+    is seen by the first read whose mark passes its transaction (perhaps by others
+    before: a caller compares seqs). On SQLite (one writer at a time, committing in
+    rowid order) the clock is the rowid of the newest event read."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    query = XMIN if postgres else select(func.max(ROWID)).select_from(EVENTS)
+    next_mark = int(await session.scalar(query) or 0)
+    if mark is None:
+        return next_mark, []
+    since = Event.xid >= mark if postgres else ROWID > mark  # noqa: SIM300 (a column, not a constant)
+    written = select(Event.board_id).where(since)
+    rows = await session.execute(select(Board.slug, Board.seq).where(Board.id.in_(written)))
+    return next_mark, [(slug, seq) for slug, seq in rows]

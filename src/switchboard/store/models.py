@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -105,6 +107,14 @@ class Event(Base):
     """One committed change; `(board_id, seq)` is gapless from 1 per board."""
 
     __tablename__ = "events"
+    __table_args__ = (
+        Index(
+            "ix_events_xid",
+            "xid",
+            postgresql_where=text("xid IS NOT NULL"),
+            sqlite_where=text("xid IS NOT NULL"),
+        ),
+    )
 
     board_id: Mapped[int] = mapped_column(
         ForeignKey("boards.id", ondelete="CASCADE"), primary_key=True
@@ -113,6 +123,10 @@ class Event(Base):
     name: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(Json)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    xid: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())
+    """The writing transaction's id, PostgreSQL's default (`pg_current_xact_id()`): the
+    change clock of the hub's catch-up (`store.events.changed_since`). NULL on SQLite,
+    whose rowid serves, and on events older than the column."""
 
 
 class Checkpoint(Base):
