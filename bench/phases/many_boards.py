@@ -35,8 +35,10 @@ def run(context: Run) -> list[Phase]:
         server = context.own_server(workers=2)
         try:
             one = baseline(server, duration)
-            many = measure(server, context.prefix, n, duration, idle, [redis.from_url(REDIS)])
-            phases += [one, relate(many, one)]
+            held: list[Phase] = []
+            nodes = [redis.from_url(REDIS)]
+            many = measure(server, context.prefix, n, duration, idle, nodes, alongside=held)
+            phases += [one, *held, relate(many, one, held[0])]
         finally:
             server.stop()
     return phases
@@ -48,9 +50,11 @@ def baseline(server: Server, duration: float) -> Phase:
     return fanout.measure(server, name, SUBSCRIBERS_PER_BOARD, RATE, duration)
 
 
-def relate(many: Phase, one: Phase) -> Phase:
-    """The spread phase's CPU per write (and its deliveries) over the one-board phase's;
-    also net of the idle cost the many boards add over the same time."""
+def relate(many: Phase, one: Phase, alongside: Phase) -> Phase:
+    """The spread phase's CPU per write (and its deliveries) over the one-board phase's
+    on the fresh server, also net of the idle cost the many boards add over the same time;
+    and over the one-board phase run `alongside` the many boards held (the same idle cost
+    under both: what spreading the writes itself costs)."""
     per_write = many.extra["server_cpu_ms_per_write"]
     idle_cores = sum(many.extra["idle_cpu_pct_per_worker"]) / 100
     net = (many.extra["server_cpu_s"] - idle_cores * many.extra["elapsed_s"]) / many.writes * 1e3
@@ -59,6 +63,9 @@ def relate(many: Phase, one: Phase) -> Phase:
     many.extra["cpu_per_write_vs_one_board"] = round(per_write / base, 2)
     many.extra["cpu_ms_per_write_net_of_idle"] = round(net, 3)
     many.extra["net_of_idle_vs_one_board"] = round(net / base, 2)
+    held = alongside.extra["server_cpu_ms_per_write"]
+    many.extra["one_board_while_held_cpu_ms_per_write"] = held
+    many.extra["cpu_per_write_vs_one_board_while_held"] = round(per_write / held, 2)
     return many
 
 
@@ -71,11 +78,13 @@ def measure(
     nodes: list[redis.Redis],
     sharded: bool = False,
     label: str = "boards",
+    alongside: list[Phase] | None = None,
 ) -> Phase:
     """`boards` new boards, two subscribers each; once all are live, `idle` s with no
     writes, then `duration` s of writes at `RATE`/s to random boards. `nodes`: the
     Redis (or the cluster's masters, `sharded`) to ask about subscriptions; `label`
-    begins the phase's name."""
+    begins the phase's name. With `alongside`, between the two, the one-board phase on a
+    board of its own while the others are held (appended there)."""
     started = time.monotonic()
     slugs = make_boards(server.url, boards, concurrency=16)
     made = time.monotonic() - started
@@ -107,6 +116,10 @@ def measure(
         }
         if sharded:
             figures.update(shard_placement(nodes, prefix))
+        if alongside is not None:
+            one = baseline(server, duration)
+            one.name += f", beside {boards} boards held"
+            alongside.append(one)
         return figures
 
     name = f"{label}: {boards} boards x{SUBSCRIBERS_PER_BOARD} subs, spread @{RATE}/s"

@@ -62,36 +62,49 @@ class Keepalive:
 
     def _put(self, connection: Pinged, delay: float, waiting: bool) -> None:
         self.forget(connection)
-        loop = asyncio.get_running_loop()
-        if self._origin is None:
-            self._origin = loop.time()
-        turn = max(self._turned + 1, math.ceil((loop.time() + delay - self._origin) / self.tick))
+        turn = self._turn_in(delay)
         self._slots.setdefault(turn, {})[connection] = waiting
         self._slot_of[connection] = turn
         if self._timer is None:
-            self._timer = loop.call_at(
-                self._origin + self._turned * self.tick + self.tick, self._turn
-            )
+            self._arm()
+
+    def _turn_in(self, delay: float) -> int:
+        """The first turn at least `delay` seconds from now (never one already done)."""
+        now = asyncio.get_running_loop().time()
+        if self._origin is None:
+            self._origin = now
+        return max(self._turned + 1, math.ceil((now + delay - self._origin) / self.tick))
+
+    def _arm(self) -> None:
+        assert self._origin is not None
+        at = self._origin + (self._turned + 1) * self.tick
+        self._timer = asyncio.get_running_loop().call_at(at, self._turn)
 
     def _turn(self) -> None:
-        """Do every turn that is due (more than one if the loop was late)."""
-        loop = asyncio.get_running_loop()
+        """Do every turn that is due (more than one if the loop was late). Everything
+        pinged in one turn waits in one slot: the pong's, or the next ping's."""
         assert self._origin is not None
-        now = math.floor((loop.time() - self._origin) / self.tick)
+        now = math.floor((asyncio.get_running_loop().time() - self._origin) / self.tick)
         payload = os.urandom(4)
         frame = b"\x89\x04" + payload  # an unmasked ping with a 4-byte payload (RFC 6455 §5.5.2)
+        slot_of = self._slot_of
+        wait, then = (self.timeout, PONG) if self.timeout is not None else (self.interval, PING)
         while self._turned < now:
             self._turned += 1
-            for connection, waiting in self._slots.pop(self._turned, {}).items():
-                del self._slot_of[connection]
+            due = self._slots.pop(self._turned, None)
+            if not due:
+                continue
+            turn = self._turn_in(wait)
+            slot = self._slots.setdefault(turn, {})
+            for connection, waiting in due.items():
+                del slot_of[connection]  # out of the wheel while it is called
                 if waiting is PONG:
                     connection.pong_overdue()
-                elif not connection.ping_now(frame, payload):
-                    continue
-                elif self.timeout is not None:
-                    self._put(connection, self.timeout, PONG)
-                else:
-                    self._put(connection, self.interval, PING)
+                elif connection.ping_now(frame, payload):
+                    slot[connection] = then
+                    slot_of[connection] = turn
+            if not slot:
+                del self._slots[turn]
         self._timer = None
         if self._slots:
-            self._timer = loop.call_at(self._origin + (self._turned + 1) * self.tick, self._turn)
+            self._arm()

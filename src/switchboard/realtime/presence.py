@@ -279,6 +279,7 @@ class Presence:
             del counts[identity]
         if not counts:
             del self.local[channel]
+            self._seen.pop(channel, None)
         self._dirty.add(channel)
 
     def on_message(self, payload: bytes) -> None:
@@ -369,8 +370,6 @@ class Presence:
 
     async def _report(self) -> None:
         """One frame per stale channel whose viewers changed since the last report."""
-        for channel in [c for c in self._seen if c not in self.local]:
-            del self._seen[channel]
         channels = [c for c in self._stale if c in self.local]
         self._stale.clear()
         if not channels:
@@ -381,6 +380,8 @@ class Presence:
             self._stale.update(channels)
             raise
         for channel, counts in merged.items():
+            if channel not in self.local:  # left while it was read
+                continue
             before = self._seen.get(channel, {})  # a channel new here: everyone is news
             self._seen[channel] = counts
             if before == counts:
