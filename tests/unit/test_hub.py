@@ -128,6 +128,17 @@ async def test_the_catch_up_poll_fills_what_was_never_published(hub: Hub, db: Da
     await eventually(lambda: sink.seqs == [1, 2, 3])  # later ones: the boards written since
 
 
+async def test_a_store_whose_clock_went_back_is_compared_in_full(hub: Hub, db: Database) -> None:
+    """A worker's mark from another database (one restored from a dump starts its clock
+    again): what was never published still reaches the subscriber."""
+    sink = RecordingSink()
+    await hub.join(CHANNEL, sink)
+    hub._mark = 1 << 62
+    await set_text(db, None, "a")
+    hub.start()
+    await eventually(lambda: sink.seqs == [1])
+
+
 async def test_duplicates_and_stale_notifications_are_dropped(
     hub: Hub, db: Database, publisher: Publisher, broker: MemoryBroker
 ) -> None:

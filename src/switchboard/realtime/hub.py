@@ -344,25 +344,22 @@ class Hub:
 
     async def _behind(self) -> list[Channel]:
         """The channels whose boards the store has past what they forwarded (or that are
-        still opening): the boards written since the last poll (`changed_since`), or on
-        the first poll, the store's head of every board held."""
+        still opening): those written since the last poll (`changed_since`). With no mark
+        yet (the first poll), or a store whose clock went back (another database, restored
+        from a dump: its transaction ids start again), every held board's head instead."""
         async with self.db.read() as session:
-            if self._mark is None:
+            mark, written = await changed_since(session, self._mark)
+            if self._mark is None or mark < self._mark:
                 held = list(self.channels.values())
-                mark, _ = await changed_since(session, None)
                 slugs = [c.slug for c in held]
-                ahead = await boards_ahead(session, slugs, [c.last_seq for c in held])
-                written: list[tuple[str, int | None]] = [(slug, None) for slug in ahead]
-            else:
-                mark, heads = await changed_since(session, self._mark)
-                written = list(heads)
+                ahead = set(await boards_ahead(session, slugs, [c.last_seq for c in held]))
+                self._mark = mark
+                return [c for c in held if c.slug in ahead]
         self._mark = mark
         behind = []
         for slug, seq in written:
             channel = self.channels.get(channel_name(slug))
-            if channel is None:
-                continue
-            if seq is None or channel.last_seq < seq or not channel.ready.done():
+            if channel is not None and (channel.last_seq < seq or not channel.ready.done()):
                 behind.append(channel)
         return behind
 
